@@ -1,0 +1,206 @@
+"""Curvature estimators: Tr(F), Tr(F^B) and Hutchinson's Tr(H).
+
+Each function measures a model on a batch and leaves it exactly as it was: parameters,
+buffers, ``.grad`` and the train/eval mode of every submodule. BatchNorm (and any other
+mode-dependent layer) is put in eval mode for the measurement, as the paper does
+(Supplement I.2: Tr(F) uses per-example gradients, for which train-mode BatchNorm is undefined).
+
+Notation (paper Section 2): ``g(x, y) = ∂/∂θ CE(f(x), y)`` and ``p(y|x) = softmax(f(x))_y``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, grad, jvp, vmap
+
+__all__ = ["eval_mode", "hutchinson_trace", "trace_fisher", "trace_fisher_batch"]
+
+LabelMode = Literal["sampled", "exact"]
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule in eval mode, restoring each one's own flag afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def _state(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    frozen = {k: v.detach() for k, v in model.named_parameters() if not v.requires_grad}
+    return params, {**buffers, **frozen}
+
+
+def _sample_labels(logits: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One draw ŷ ~ p(y|x) = softmax(logits) per row, made with ``generator`` on its device."""
+    probs = torch.softmax(logits.detach().double(), dim=-1)
+    if generator is not None:
+        probs = probs.to(generator.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)
+
+
+def _per_example_sq_norm_fn(
+    model: nn.Module, params: dict[str, Tensor], buffers: dict[str, Tensor]
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """x, y (single example) -> ‖∂/∂θ CE(f(x), y)‖²."""
+
+    def loss(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        logits = functional_call(model, (p, buffers), (x.unsqueeze(0),))
+        return F.cross_entropy(logits, y.unsqueeze(0))
+
+    grad_loss = grad(loss)
+
+    def sq_norm(x: Tensor, y: Tensor) -> Tensor:
+        g = grad_loss(params, x, y)
+        return sum(t.pow(2).sum() for t in g.values())
+
+    return sq_norm
+
+
+@torch.no_grad()
+def _logits(model: nn.Module, inputs: Tensor, chunk: int) -> Tensor:
+    return torch.cat([model(inputs[i : i + chunk]) for i in range(0, len(inputs), chunk)])
+
+
+def trace_fisher(
+    model: nn.Module,
+    inputs: Tensor,
+    *,
+    labels: LabelMode = "sampled",
+    generator: torch.Generator | None = None,
+    chunk_size: int | None = None,
+) -> float:
+    """Tr(F) on a batch, the paper's eq. (2) with per-example gradients.
+
+    ``labels="sampled"``: (1/N) Σ_i ‖g(x_i, ŷ_i)‖², one draw ŷ_i ~ p(y|x_i) per example made
+    with ``generator`` — an unbiased estimate of Tr(F) on these inputs.
+    ``labels="exact"``: (1/N) Σ_i Σ_y p(y|x_i) ‖g(x_i, y)‖², the expectation over labels,
+    computed in closed form as Tr(J_iᵀ (diag p_i − p_i p_iᵀ) J_i) with J_i the Jacobian of the
+    logits (C backward passes per example, C = number of classes).
+
+    Cost (sampled): one forward to draw labels plus per-example gradients by ``torch.func.vmap``
+    (≈ one forward+backward of the batch with per-example gradient materialisation), in chunks of
+    ``chunk_size`` examples (default: all at once) to bound memory. BatchNorm in eval mode.
+    """
+    if labels not in ("sampled", "exact"):
+        raise ValueError(f"labels={labels!r} is not valid; use 'sampled' or 'exact'")
+    if inputs.ndim < 2 or len(inputs) == 0:
+        raise ValueError("inputs must be a non-empty batch (N, ...)")
+    chunk = chunk_size or len(inputs)
+    with eval_mode(model):
+        params, buffers = _state(model)
+        logits = _logits(model, inputs, chunk)
+        if labels == "sampled":
+            y = _sample_labels(logits, generator)
+            fn = vmap(_per_example_sq_norm_fn(model, params, buffers), chunk_size=chunk)
+            sq = fn(inputs, y)
+            return float(sq.double().mean())
+        return _trace_fisher_exact(model, params, buffers, inputs, logits, chunk)
+
+
+def _trace_fisher_exact(
+    model: nn.Module,
+    params: dict[str, Tensor],
+    buffers: dict[str, Tensor],
+    inputs: Tensor,
+    logits: Tensor,
+    chunk: int,
+) -> float:
+    num_classes = logits.shape[-1]
+    eye = torch.eye(num_classes, dtype=logits.dtype, device=logits.device)
+
+    def f(p: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(model, (p, buffers), (x.unsqueeze(0),)).squeeze(0)
+
+    def gram(x: Tensor) -> Tensor:
+        # K = J Jᵀ (C x C) from C vector-Jacobian products eᵀ J.
+        _, vjp_fn = torch.func.vjp(lambda p: f(p, x), params)
+        rows = vmap(vjp_fn)(eye)[0]
+        flat = torch.cat([r.reshape(num_classes, -1) for r in rows.values()], dim=1)
+        return flat @ flat.T
+
+    grams = vmap(gram, chunk_size=chunk)(inputs).double()
+    p = torch.softmax(logits.double(), dim=-1)
+    m = torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
+    return float((grams * m).sum(dim=(1, 2)).mean())
+
+
+def trace_fisher_batch(
+    model: nn.Module, inputs: Tensor, *, generator: torch.Generator | None = None
+) -> float:
+    """Tr(F^B) = ‖(1/B) Σ_i g(x_i, ŷ_i)‖², ŷ_i ~ p(y|x_i) (paper eq. 5, Supplement C).
+
+    The cheap mini-batch proxy the Fisher penalty (eq. 3) regularises; E[Tr(F^B)] ≈ Tr(F)/B plus
+    the squared norm of the expected gradient. One forward and one backward of the batch.
+    BatchNorm in eval mode.
+    """
+    if inputs.ndim < 2 or len(inputs) == 0:
+        raise ValueError("inputs must be a non-empty batch (N, ...)")
+    with eval_mode(model):
+        params = [p for p in model.parameters() if p.requires_grad]
+        logits = model(inputs)
+        loss = F.cross_entropy(logits, _sample_labels(logits, generator))
+        g = torch.autograd.grad(loss, params)
+        return float(sum(t.double().pow(2).sum() for t in g))
+
+
+def hutchinson_trace(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    *,
+    probes: int = 30,
+    generator: torch.Generator | None = None,
+    chunk_size: int | None = None,
+) -> float:
+    """Hutchinson's estimate of Tr(H), H the Hessian of the mean CE over the batch (Supplement B).
+
+    Tr(H) ≈ (1/M) Σ_m v_mᵀ H v_m with M = ``probes`` Rademacher vectors v_m drawn with
+    ``generator``; unbiased, variance 2 Σ_{i≠j} H_ij² / M. Each Hessian-vector product is
+    forward-over-reverse (``jvp`` of ``grad``), vectorised over probes in chunks of
+    ``chunk_size`` (default: all probes at once). BatchNorm in eval mode.
+
+    For networks piecewise linear in each parameter (ReLU, max-pool, linear/conv, eval-mode BN),
+    the result estimates exactly ``trace_fisher(model, inputs, labels="exact")``: the
+    second-derivative term of the Gauss-Newton decomposition has a zero diagonal.
+    """
+    if probes < 1:
+        raise ValueError(f"probes={probes} must be ≥ 1")
+    if len(inputs) != len(targets):
+        raise ValueError("inputs and targets must have the same length")
+    with eval_mode(model):
+        params, buffers = _state(model)
+
+        def loss(p: dict[str, Tensor]) -> Tensor:
+            return F.cross_entropy(functional_call(model, (p, buffers), (inputs,)), targets)
+
+        grad_loss = grad(loss)
+
+        def vhv(v: dict[str, Tensor]) -> Tensor:
+            hv = jvp(grad_loss, (params,), (v,))[1]
+            return sum((hv[k] * v[k]).sum() for k in v)
+
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        vs = {
+            k: (
+                torch.randint(0, 2, (probes, *t.shape), generator=generator, device=gen_device)
+                .to(device=t.device, dtype=t.dtype)
+                .mul_(2)
+                .sub_(1)
+            )
+            for k, t in params.items()
+        }
+        values = vmap(vhv, chunk_size=chunk_size)(vs)
+        return float(values.double().mean())

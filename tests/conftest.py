@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny models with and without BatchNorm, and brute-force references."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+torch.set_num_threads(int(os.environ.get("FISHERLAB_TEST_THREADS", "2")))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+class TinyCNN(nn.Module):
+    """Conv-ReLU-(BN)-MaxPool-Linear on 1x6x6 inputs: small enough for an exact Hessian."""
+
+    def __init__(self, batchnorm: bool = False, num_classes: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(1, 2, 3, padding=1)]
+        if batchnorm:
+            layers.append(nn.BatchNorm2d(2))
+        layers += [nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * 3 * 3, num_classes)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def tiny_mlp(batchnorm: bool = False, num_classes: int = 3) -> nn.Module:
+    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(4, 5)]
+    if batchnorm:
+        layers.append(nn.BatchNorm1d(5))
+    layers += [nn.ReLU(), nn.Linear(5, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def _warm_bn(model: nn.Module, x: torch.Tensor) -> None:
+    """Give BatchNorm non-trivial running statistics and affine parameters."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(x * 1.5 + 0.3)
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+
+
+@pytest.fixture(
+    params=["mlp", "mlp-bn", "cnn", "cnn-bn"],
+)
+def small_case(request: pytest.FixtureRequest) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """(model in train mode, inputs, targets) in float64 for tight brute-force comparisons."""
+    torch.manual_seed(0)
+    kind = request.param
+    bn = kind.endswith("-bn")
+    if kind.startswith("mlp"):
+        model = tiny_mlp(bn)
+        x = torch.randn(7, 4)
+    else:
+        model = TinyCNN(bn)
+        x = torch.randn(6, 1, 6, 6)
+    model = model.double()
+    x = x.double()
+    if bn:
+        _warm_bn(model, x)
+    model.train()
+    y = torch.randint(0, 3, (len(x),))
+    return model, x, y

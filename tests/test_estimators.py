@@ -1,0 +1,181 @@
+"""Estimators against brute-force definitions (loops over examples and labels, exact Hessians)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from fisherlab.estimators import hutchinson_trace, trace_fisher, trace_fisher_batch
+from torch import nn
+
+
+def _params(model: nn.Module) -> list[torch.Tensor]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _example_grad(model: nn.Module, x: torch.Tensor, y: int) -> torch.Tensor:
+    loss = F.cross_entropy(model(x.unsqueeze(0)), torch.tensor([y]))
+    return torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, _params(model))])
+
+
+def _sampled_labels(model: nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
+    """The draw the estimators make: softmax in float64, multinomial with a seeded generator."""
+    with torch.no_grad():
+        probs = torch.softmax(model(x).double(), -1)
+    return torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(seed)).squeeze(1)
+
+
+def brute_trace_fisher_exact(model: nn.Module, x: torch.Tensor) -> float:
+    model.eval()
+    total = 0.0
+    for xi in x:
+        with torch.no_grad():
+            p = torch.softmax(model(xi.unsqueeze(0)), -1).squeeze(0)
+        for y in range(len(p)):
+            total += float(p[y]) * float(_example_grad(model, xi, y).pow(2).sum())
+    return total / len(x)
+
+
+def brute_hessian_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(Tr(H), Σ_{i≠j} H_ij²) of the mean CE via torch.autograd.functional.hessian."""
+    model.eval()
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    shapes = [p.shape for p in _params(model)]
+    flat = torch.cat([p.detach().reshape(-1) for p in _params(model)])
+    buffers = dict(model.named_buffers())
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        chunks = torch.split(theta, [math.prod(s) for s in shapes])
+        params = {n: c.reshape(s) for n, c, s in zip(names, chunks, shapes, strict=True)}
+        out = torch.func.functional_call(model, (params, buffers), (x,))
+        return F.cross_entropy(out, y)
+
+    h = torch.autograd.functional.hessian(loss, flat)
+    off = h.pow(2).sum() - h.diagonal().pow(2).sum()
+    return float(h.trace()), float(off)
+
+
+def _snapshot(model: nn.Module) -> dict:
+    return {
+        "state": copy.deepcopy(model.state_dict()),
+        "modes": [m.training for m in model.modules()],
+        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+    }
+
+
+def _assert_untouched(model: nn.Module, before: dict) -> None:
+    after = _snapshot(model)
+    assert after["modes"] == before["modes"]
+    for k, v in before["state"].items():
+        assert torch.equal(v, after["state"][k]), k
+    for g0, g1 in zip(before["grads"], after["grads"], strict=True):
+        assert (g0 is None and g1 is None) or torch.equal(g0, g1)
+
+
+def test_trace_fisher_exact_matches_loop_over_labels(small_case):
+    model, x, _ = small_case
+    got = trace_fisher(model, x, labels="exact")
+    want = brute_trace_fisher_exact(copy.deepcopy(model), x)
+    assert got == pytest.approx(want, rel=1e-4)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_trace_fisher_sampled_matches_per_example_loop(small_case, chunk_size):
+    model, x, _ = small_case
+    ref = copy.deepcopy(model).eval()
+    y = _sampled_labels(ref, x, seed=3)
+    want = sum(float(_example_grad(ref, xi, int(yi)).pow(2).sum()) for xi, yi in zip(x, y)) / len(x)
+    got = trace_fisher(
+        model, x, generator=torch.Generator().manual_seed(3), chunk_size=chunk_size
+    )
+    assert got == pytest.approx(want, rel=1e-4)
+
+
+def test_trace_fisher_sampled_is_unbiased_for_exact(small_case):
+    model, x, _ = small_case
+    exact = trace_fisher(model, x, labels="exact")
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.tensor([trace_fisher(model, x, generator=gen) for _ in range(400)])
+    sem = float(draws.std()) / math.sqrt(len(draws))
+    assert abs(float(draws.mean()) - exact) < 4 * sem + 1e-9
+
+
+def test_trace_fisher_batch_matches_norm_of_mean_gradient(small_case):
+    model, x, _ = small_case
+    ref = copy.deepcopy(model).eval()
+    y = _sampled_labels(ref, x, seed=5)
+    mean_grad = torch.stack([_example_grad(ref, xi, int(yi)) for xi, yi in zip(x, y)]).mean(0)
+    got = trace_fisher_batch(model, x, generator=torch.Generator().manual_seed(5))
+    assert got == pytest.approx(float(mean_grad.pow(2).sum()), rel=1e-4)
+
+
+def test_hutchinson_within_its_own_standard_error(small_case):
+    model, x, y = small_case
+    exact, off_diag_sq = brute_hessian_trace(copy.deepcopy(model), x, y)
+    probes = 4000
+    got = hutchinson_trace(model, x, y, probes=probes, generator=torch.Generator().manual_seed(1))
+    sigma = math.sqrt(2 * off_diag_sq / probes)
+    assert abs(got - exact) < 4 * sigma + 1e-8 * abs(exact)
+
+
+def test_hutchinson_chunked_equals_unchunked(small_case):
+    model, x, y = small_case
+    a = hutchinson_trace(model, x, y, probes=12, generator=torch.Generator().manual_seed(2))
+    b = hutchinson_trace(
+        model, x, y, probes=12, generator=torch.Generator().manual_seed(2), chunk_size=5
+    )
+    assert a == pytest.approx(b, rel=1e-10)
+
+
+def test_piecewise_linear_nets_have_hessian_trace_equal_exact_fisher(small_case):
+    """Tr(H) = Tr(GGN) = exact Tr(F) for nets linear in each single parameter (issue 7)."""
+    model, x, y = small_case
+    exact_h, _ = brute_hessian_trace(copy.deepcopy(model), x, y)
+    assert trace_fisher(model, x, labels="exact") == pytest.approx(exact_h, rel=1e-6)
+
+
+def test_identity_fails_for_a_smooth_nonlinearity():
+    """The identity above is specific to piecewise-linear nets: with tanh it must break."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    x, y = torch.randn(7, 4).double(), torch.randint(0, 3, (7,))
+    exact_h, _ = brute_hessian_trace(copy.deepcopy(model), x, y)
+    assert abs(trace_fisher(model, x, labels="exact") - exact_h) > 1e-3 * abs(exact_h)
+
+
+@pytest.mark.parametrize(
+    "estimate",
+    [
+        lambda m, x, y: trace_fisher(m, x, generator=torch.Generator().manual_seed(0)),
+        lambda m, x, y: trace_fisher(m, x, labels="exact"),
+        lambda m, x, y: trace_fisher_batch(m, x),
+        lambda m, x, y: hutchinson_trace(m, x, y, probes=3),
+    ],
+    ids=["sampled", "exact", "batch", "hutchinson"],
+)
+def test_estimators_leave_model_untouched(small_case, estimate):
+    model, x, y = small_case
+    F.cross_entropy(model(x), y).backward()  # populate .grad (and BN running stats)
+    before = _snapshot(model)
+    estimate(model, x, y)
+    _assert_untouched(model, before)
+
+
+def test_batchnorm_is_measured_in_eval_mode(small_case):
+    """Per-example Tr(F) on a BN net equals the loop in eval mode, whatever mode the model is in."""
+    model, x, _ = small_case
+    model.train()
+    a = trace_fisher(model, x, labels="exact")
+    model.eval()
+    assert trace_fisher(model, x, labels="exact") == pytest.approx(a, rel=1e-12)
+
+
+def test_bad_arguments():
+    model = nn.Linear(2, 3)
+    with pytest.raises(ValueError, match="labels"):
+        trace_fisher(model, torch.randn(2, 2), labels="true")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="probes"):
+        hutchinson_trace(model, torch.randn(2, 2), torch.tensor([0, 1]), probes=0)
