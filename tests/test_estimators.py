@@ -88,9 +88,7 @@ def test_trace_fisher_sampled_matches_per_example_loop(small_case, chunk_size):
     ref = copy.deepcopy(model).eval()
     y = _sampled_labels(ref, x, seed=3)
     want = sum(float(_example_grad(ref, xi, int(yi)).pow(2).sum()) for xi, yi in zip(x, y)) / len(x)
-    got = trace_fisher(
-        model, x, generator=torch.Generator().manual_seed(3), chunk_size=chunk_size
-    )
+    got = trace_fisher(model, x, generator=torch.Generator().manual_seed(3), chunk_size=chunk_size)
     assert got == pytest.approx(want, rel=1e-4)
 
 

@@ -1,0 +1,170 @@
+"""One validated, plain-data configuration per training run.
+
+``TrainConfig`` is a frozen dataclass: YAML/dict in, checked once in ``__post_init__``, hashed
+into the run store's key. Every error names the parameter and the accepted values, and is raised
+before any data is read or any weight allocated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DATASETS",
+    "REGULARIZERS",
+    "ConfigError",
+    "TrainConfig",
+    "check_choice",
+    "check_positive",
+]
+
+DATASETS = ("cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
+# none; Fisher penalty (eq. 3); its per-example variant (eq. 6); gradient penalties with true (GP)
+# or uniformly random (GPr) labels; input-gradient penalty (GPx); mixup (Zhang et al., 2018).
+REGULARIZERS = ("none", "fp", "fp_exact", "gp", "gpr", "gpx", "mixup")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ConfigError(ValueError):
+    """A parameter has a value outside what is accepted; the message names both."""
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not valid; accepted values: {', '.join(choices)}")
+
+
+def check_positive(
+    name: str, value: Any, *, integer: bool = False, allow_zero: bool = False
+) -> None:
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok_type or not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r} must be {kind}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name}={value!r} must be {kind} {bound}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines one training run (and so its run-store key).
+
+    Units: ``epochs``, ``lr_milestones``, ``eval_every`` and ``penalty_start_epoch`` count passes
+    over the (sub-sampled) training set; ``max_steps``, ``fisher_*`` and ``log_every`` count SGD
+    steps (mini-batches of ``batch_size``).
+    """
+
+    # data
+    dataset: str = "cifar10"
+    data_root: str = "auto"  # "auto": $FISHERLAB_DATA, <repo>/data, <repo>/../shared/datasets
+    data_options: dict[str, Any] = field(default_factory=dict)  # e.g. synthetic sizes, download
+    subset: int | None = None  # balanced subset of the training pool (None: all of it)
+    val_size: int = 5000  # held out from the official training set (paper: 5,000)
+    augment: bool = False  # pad-4 random crop + horizontal flip, on whole batches
+    label_noise: float = 0.0  # fraction of training labels redrawn uniformly (notebook 05)
+    # model
+    model: str = "simplecnn"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    # optimisation: SGD with momentum, step decay
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 10
+    max_steps: int | None = None  # stop earlier than epochs * steps_per_epoch
+    lr_milestones: tuple[float, ...] = ()  # epochs at which lr *= lr_factor
+    lr_factor: float = 0.1
+    stop_train_acc: float | None = None  # stop at the end of an epoch whose running acc ≥ this
+    # regulariser (notebooks 03-05)
+    regularizer: str = "none"
+    alpha: float = 0.0  # penalty coefficient, or mixup's Beta(α, α) parameter
+    penalty_every: int = 10  # f: recompute the penalty gradient every f steps (paper: 10)
+    penalty_start_epoch: int = 0  # delayed FP (Fig. 3): no penalty before this epoch
+    # measurements
+    fisher_probe: int = 512  # fixed training examples on which Tr(F) is measured
+    fisher_every: int = 25  # steps between Tr(F) measurements in the early phase
+    fisher_dense_until: int = 600  # the early phase, in steps
+    fisher_every_late: int | None = None  # steps between them afterwards (None: once an epoch)
+    fisher_max_after_epoch: int = 0  # max Tr(F) ignores epochs before this (1 for BN nets)
+    eval_every: float = 1.0  # epochs between validation/test evaluations
+    log_every: int = 10  # steps per logged window of train loss/accuracy/gradient norm
+    # run
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        from fisherlab.models import MODEL_NAMES  # late import: models imports torch
+
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("model", self.model, MODEL_NAMES)
+        check_choice("regularizer", self.regularizer, REGULARIZERS)
+        check_choice("device", self.device, DEVICES)
+        if not isinstance(self.data_root, str) or not self.data_root:
+            raise ConfigError(f"data_root={self.data_root!r} must be a path or 'auto'")
+        for name in ("lr", "lr_factor"):
+            check_positive(name, getattr(self, name))
+        for name in ("momentum", "weight_decay", "alpha"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        for name in ("batch_size", "epochs", "penalty_every", "fisher_probe", "fisher_every"):
+            check_positive(name, getattr(self, name), integer=True)
+        for name in ("val_size", "fisher_dense_until", "penalty_start_epoch", "seed"):
+            check_positive(name, getattr(self, name), integer=True, allow_zero=True)
+        check_positive(
+            "fisher_max_after_epoch", self.fisher_max_after_epoch, integer=True, allow_zero=True
+        )
+        check_positive("log_every", self.log_every, integer=True)
+        check_positive("eval_every", self.eval_every)
+        for name in ("subset", "max_steps", "fisher_every_late"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name), integer=True)
+        if not 0.0 <= self.label_noise < 1.0:
+            raise ConfigError(f"label_noise={self.label_noise!r} must be in [0, 1)")
+        if self.momentum >= 1:
+            raise ConfigError(f"momentum={self.momentum!r} must be in [0, 1)")
+        if self.stop_train_acc is not None and not 0 < self.stop_train_acc <= 1:
+            raise ConfigError(f"stop_train_acc={self.stop_train_acc!r} must be in (0, 1]")
+        if self.regularizer != "none" and self.alpha <= 0:
+            raise ConfigError(
+                f"alpha={self.alpha!r} must be > 0 with regularizer={self.regularizer!r}"
+            )
+        for m in self.lr_milestones:
+            check_positive("lr_milestones", m)
+        object.__setattr__(self, "lr_milestones", tuple(float(m) for m in self.lr_milestones))
+        for name in ("data_options", "model_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} must be a mapping of option names to values")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from plain data (YAML), rejecting unknown names with the list of valid ones."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter(s) {', '.join(unknown)}; valid parameters: {', '.join(names)}"
+            )
+        values = dict(values)
+        if "lr_milestones" in values and values["lr_milestones"] is not None:
+            values["lr_milestones"] = tuple(values["lr_milestones"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["lr_milestones"] = list(self.lr_milestones)
+        return d
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+    def key(self) -> str:
+        """Run-store key: a hash of everything that changes the result (not the device)."""
+        d = self.to_dict()
+        d.pop("device")
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,140 @@
+"""Regularisers as they act inside a training loop: penalties with α, f and a start epoch; mixup.
+
+A regulariser has two hooks, called by ``fisherlab.training`` and usable in any loop::
+
+    logits, loss = reg.loss(model, x, y, step=step, seed=seed)     # the data term (mixup here)
+    loss.backward()
+    reg.add_penalty_grad(model, x, y, step=step, epoch=epoch, seed=seed)  # adds α∇penalty
+    optimizer.step()
+
+``add_penalty_grad`` recomputes the penalty's gradient every ``every`` steps (the paper's f = 10)
+and adds the most recently computed one to ``.grad`` in between (Section 4: "we compute the
+gradient of the second term only every 10 optimization steps, and in a given iteration use the
+most recently computed gradient"). Before ``start_epoch`` it does nothing (delayed FP, Fig. 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fisherlab.config import TrainConfig
+from fisherlab.data.batches import step_generator
+from fisherlab.penalties import (
+    fisher_penalty,
+    gradient_norm_penalty,
+    input_gradient_penalty,
+    per_example_fisher_penalty,
+    sample_uniform_labels,
+)
+
+__all__ = ["Mixup", "NoRegularizer", "Penalty", "build_regularizer"]
+
+PENALTY_STREAM, MIXUP_STREAM = 3, 4
+PenaltyFn = Callable[[nn.Module, Tensor, Tensor, torch.Generator], Tensor]
+
+
+class NoRegularizer:
+    """Plain cross-entropy."""
+
+    def loss(
+        self, model: nn.Module, x: Tensor, y: Tensor, *, step: int, seed: int
+    ) -> tuple[Tensor, Tensor]:
+        logits = model(x)
+        return logits, F.cross_entropy(logits, y)
+
+    def add_penalty_grad(
+        self, model: nn.Module, x: Tensor, y: Tensor, *, step: int, epoch: int, seed: int
+    ) -> float | None:
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class Penalty(NoRegularizer):
+    """CE + α·penalty, the penalty's gradient recomputed every ``every`` steps and reused between.
+
+    ``add_penalty_grad`` returns the penalty's value on the steps it recomputes it, else None.
+    Cost on a recomputing step: one forward and a double backward (≈ 3-4 passes).
+    """
+
+    def __init__(self, fn: PenaltyFn, alpha: float, every: int = 10, start_epoch: int = 0) -> None:
+        if alpha <= 0 or every < 1 or start_epoch < 0:
+            raise ValueError("Penalty needs alpha > 0, every ≥ 1 and start_epoch ≥ 0")
+        self.fn, self.alpha, self.every, self.start_epoch = fn, alpha, every, start_epoch
+        self.cached: list[Tensor] | None = None
+        self.first_step: int | None = None  # recompute schedule counts from the start step
+
+    def add_penalty_grad(
+        self, model: nn.Module, x: Tensor, y: Tensor, *, step: int, epoch: int, seed: int
+    ) -> float | None:
+        if epoch < self.start_epoch:
+            return None
+        if self.first_step is None:
+            self.first_step = step
+        params = [p for p in model.parameters() if p.requires_grad]
+        value = None
+        if self.cached is None or (step - self.first_step) % self.every == 0:
+            penalty = self.fn(model, x, y, step_generator(seed, step, PENALTY_STREAM))
+            grads = torch.autograd.grad(self.alpha * penalty, params, allow_unused=True)
+            self.cached = [
+                torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)
+            ]
+            value = float(penalty.detach())
+        for p, g in zip(params, self.cached, strict=True):
+            p.grad = g.clone() if p.grad is None else p.grad.add_(g)
+        return value
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cached": self.cached, "first_step": self.first_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.cached, self.first_step = state["cached"], state["first_step"]
+
+
+class Mixup(NoRegularizer):
+    """mixup (Zhang et al., 2018): λ ~ Beta(α, α), x̃ = λx + (1−λ)x_π, loss λCE(y) + (1−λ)CE(y_π)."""
+
+    def __init__(self, alpha: float) -> None:
+        if alpha <= 0:
+            raise ValueError("mixup needs alpha > 0")
+        self.alpha = alpha
+
+    def loss(
+        self, model: nn.Module, x: Tensor, y: Tensor, *, step: int, seed: int
+    ) -> tuple[Tensor, Tensor]:
+        gen = step_generator(seed, step, MIXUP_STREAM)
+        lam = float(np.random.default_rng(int(gen.initial_seed())).beta(self.alpha, self.alpha))
+        perm = torch.randperm(len(x), generator=gen).to(x.device)
+        logits = model(lam * x + (1 - lam) * x[perm])
+        loss = lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
+        return logits, loss
+
+
+def build_regularizer(config: TrainConfig, num_classes: int) -> NoRegularizer:
+    """The regulariser named by ``config.regularizer`` with its α, f and start epoch."""
+    name = config.regularizer
+    if name == "none":
+        return NoRegularizer()
+    if name == "mixup":
+        return Mixup(config.alpha)
+    fns: dict[str, PenaltyFn] = {
+        "fp": lambda m, x, y, g: fisher_penalty(m, x, generator=g),
+        "fp_exact": lambda m, x, y, g: per_example_fisher_penalty(m, x, generator=g),
+        "gp": lambda m, x, y, g: gradient_norm_penalty(m, x, y),
+        "gpr": lambda m, x, y, g: gradient_norm_penalty(
+            m, x, sample_uniform_labels(len(x), num_classes, g, x.device)
+        ),
+        "gpx": lambda m, x, y, g: input_gradient_penalty(m, x, y),
+    }
+    every = 1 if name == "fp_exact" else config.penalty_every
+    return Penalty(fns[name], config.alpha, every, config.penalty_start_epoch)

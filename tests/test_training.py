@@ -1,0 +1,148 @@
+"""The training loop and run store: determinism, resume after SIGKILL or Ctrl-C, divergence."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from fisherlab.config import TrainConfig
+from fisherlab.runs import RunStore
+from fisherlab.training import _Loop, train
+
+SMOKE = dict(
+    dataset="synthetic",
+    data_options={"train_size": 600, "test_size": 200, "image_size": 12},
+    val_size=100,
+    model="simplecnn",
+    model_options={"width": 0.25},
+    lr=0.05,
+    batch_size=50,
+    epochs=3,
+    fisher_probe=64,
+    fisher_every=4,
+    fisher_dense_until=12,
+    eval_every=1.0,
+    log_every=5,
+)
+
+
+def smoke_config(**changes) -> TrainConfig:
+    return TrainConfig.from_dict({**SMOKE, **changes})
+
+
+def test_same_seed_gives_identical_history(tmp_path):
+    a = train(smoke_config(), tmp_path / "a", progress=False)
+    b = train(smoke_config(), tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(a.history, b.history)
+    c = train(smoke_config(seed=1), tmp_path / "c", progress=False)
+    assert not a.history.value.equals(c.history.value)
+
+
+def test_history_is_tidy_and_summary_consistent(tmp_path):
+    r = train(smoke_config(augment=True, lr_milestones=(2,)), tmp_path, progress=False)
+    h = r.history
+    assert list(h.columns) == ["step", "epoch", "metric", "value"]
+    fisher = h[h.metric == "trace_fisher"]
+    assert fisher.step.iloc[0] == 0 and (fisher.value > 0).all()
+    assert r.summary["max_trace_fisher"] == pytest.approx(fisher.value.max())
+    assert r.summary["steps"] == 3 * 10 and r.summary["status"] == "finished"
+    lrs = h[h.metric == "lr"].set_index("step").value
+    assert list(lrs[lrs.index < 20]) == pytest.approx([0.05] * 3)
+    assert list(lrs[lrs.index > 20]) == pytest.approx([0.005] * 2)
+    assert 0 <= r.summary["final_train_acc"] <= 1
+
+
+def test_divergence_is_recorded_not_raised(tmp_path):
+    r = train(smoke_config(lr=1e6, momentum=0.0), tmp_path, progress=False)
+    assert r.summary["status"] == "diverged"
+    assert r.summary["diverged_step"] is not None and r.summary["diverged_step"] < 30
+
+
+def test_stop_at_train_accuracy(tmp_path):
+    r = train(smoke_config(epochs=50, stop_train_acc=0.5), tmp_path, progress=False)
+    assert r.summary["stop_reason"] == "train_acc"
+    assert r.summary["last_epoch_train_acc"] >= 0.5 and r.summary["steps"] < 50 * 10
+
+
+def test_keyboard_interrupt_checkpoints_and_resume_is_bit_identical(tmp_path, monkeypatch):
+    cfg = smoke_config()
+    want = train(cfg, tmp_path / "whole", progress=False)
+    original = _Loop.sgd_step
+
+    def interrupted(self):
+        if self.step == 17:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(_Loop, "sgd_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", progress=False)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 17
+    monkeypatch.setattr(_Loop, "sgd_step", original)
+    got = train(cfg, tmp_path / "cut", progress=False)
+    pd.testing.assert_frame_equal(got.history, want.history)
+
+
+def test_sigkill_mid_run_then_resume_gives_the_same_summary(tmp_path):
+    """Acceptance: a run killed with SIGKILL and started again ends as an uninterrupted one."""
+    cfg = smoke_config(epochs=8)
+    store = RunStore(tmp_path / "runs")
+    script = textwrap.dedent(
+        f"""
+        import torch; torch.set_num_threads(1)
+        from fisherlab.config import TrainConfig
+        from fisherlab.runs import RunStore
+        RunStore({str(tmp_path / "runs")!r}).run(TrainConfig.from_dict({cfg.to_dict()!r}), progress=False)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    ckpt = store.path(cfg) / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not store.is_done(cfg), "the run finished before it could be killed"
+    resumed = store.run(cfg, progress=False)
+    whole = train(cfg, tmp_path / "whole", progress=False)
+    for k in ("max_trace_fisher", "best_val_acc", "final_test_acc", "final_train_acc", "steps"):
+        assert resumed.summary[k] == whole.summary[k], k
+    pd.testing.assert_frame_equal(resumed.history, whole.history)
+
+
+def test_run_store_reuses_finished_runs(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    cfg = smoke_config(epochs=1)
+    first = store.run(cfg, progress=False)
+    files = {p.name for p in store.path(cfg).iterdir()}
+    assert {"config.json", "meta.json", "history.parquet", "summary.json", "checkpoint.pt"} <= files
+    assert json.loads((store.path(cfg) / "config.json").read_text()) == cfg.to_dict()
+    monkeypatch.setattr("fisherlab.runs.train", lambda *a, **k: pytest.fail("recomputed"))
+    again = store.run(cfg, progress=False)
+    assert again.summary == first.summary
+
+
+@pytest.mark.parametrize("regularizer", ["fp", "fp_exact", "gp", "gpr", "gpx", "mixup"])
+def test_every_regularizer_trains(tmp_path, regularizer):
+    r = train(smoke_config(epochs=1, regularizer=regularizer, alpha=0.01), tmp_path, progress=False)
+    assert r.summary["status"] == "finished"
+    if regularizer != "mixup":
+        assert (r.history.metric == "penalty").any()
+
+
+def test_data_root_missing_fails_before_training(tmp_path):
+    from fisherlab.data import DataNotFoundError
+
+    cfg = TrainConfig(dataset="cifar10", data_root=str(tmp_path / "nowhere"))
+    with pytest.raises(DataNotFoundError, match="nowhere"):
+        train(cfg, progress=False)
+    assert not Path(tmp_path / "nowhere").exists()
