@@ -1,0 +1,78 @@
+"""Tables every notebook builds from its runs: tidy histories, per-run summaries, comparisons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fisherlab.training import RunResult
+
+__all__ = ["accuracy_at_matched_train_accuracy", "summary_table", "tidy_history"]
+
+
+def tidy_history(results: dict[str, RunResult]) -> pd.DataFrame:
+    """All runs' histories in one tidy frame with a ``run`` column (the dict's labels)."""
+    return pd.concat(
+        [r.history.assign(run=label) for label, r in results.items()], ignore_index=True
+    )
+
+
+SUMMARY_COLUMNS = {
+    "lr": "lr",
+    "status": "status",
+    "max_trace_fisher": "max Tr(F)",
+    "max_trace_fisher_epoch": "epoch of max Tr(F)",
+    "best_val_acc": "best val acc",
+    "test_acc_at_best_val": "test acc at best val",
+    "best_test_acc": "best test acc",
+    "final_test_acc": "final test acc",
+    "final_train_acc": "final train acc",
+    "epochs": "epochs",
+    "wall_time_s": "wall time (s)",
+    "time_per_epoch_s": "time per epoch (s)",
+}
+
+
+def summary_table(results: dict[str, RunResult]) -> pd.DataFrame:
+    """One row per run with the numbers of the paper's tables (accuracies as fractions)."""
+    rows = []
+    for label, r in results.items():
+        s = dict(r.summary)
+        s["lr"] = r.config.lr
+        step = s.get("max_trace_fisher_step")
+        spe = s.get("steps_per_epoch") or 1
+        s["max_trace_fisher_epoch"] = None if step is None else step / spe
+        rows.append({"run": label, **{name: s.get(k) for k, name in SUMMARY_COLUMNS.items()}})
+    return pd.DataFrame(rows)
+
+
+def _train_test_pairs(history: pd.DataFrame) -> pd.DataFrame:
+    """(train acc, test acc) at each evaluation that coincides with an epoch's end."""
+    train = history[history.metric == "epoch_train_acc"][["step", "value"]]
+    test = history[history.metric == "test_acc"][["step", "value"]]
+    return train.merge(test, on="step", suffixes=("_train", "_test")).sort_values("step")
+
+
+def accuracy_at_matched_train_accuracy(
+    history: pd.DataFrame, levels: list[float] | None = None
+) -> pd.DataFrame:
+    """Test accuracy of each run at the first evaluation where its running training accuracy
+    reached each level — the comparison that separates a generalisation gap from a fitting gap
+    (calibration round 8). Levels default to 5 steps up to the lowest run's best train accuracy.
+    """
+    pairs = {run: _train_test_pairs(h) for run, h in history.groupby("run", sort=False)}
+    pairs = {k: v for k, v in pairs.items() if len(v)}
+    if not pairs:
+        return pd.DataFrame(columns=["train_acc_level"])
+    reach = min(float(p.value_train.max()) for p in pairs.values())
+    if levels is None:
+        start = min(float(p.value_train.iloc[0]) for p in pairs.values())
+        levels = list(np.round(np.linspace(max(start, 0.3), reach, 5), 3))
+    rows = []
+    for level in levels:
+        row: dict[str, float | None] = {"train_acc_level": level}
+        for run, p in pairs.items():
+            hit = p[p.value_train >= level - 1e-9]
+            row[run] = float(hit.value_test.iloc[0]) if len(hit) else None
+        rows.append(row)
+    return pd.DataFrame(rows)

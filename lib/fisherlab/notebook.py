@@ -1,0 +1,123 @@
+"""What every notebook does around its experiment: parameters, output folder, recorded results.
+
+A notebook's first code cell (tagged ``parameters``) sets every parameter to ``None`` except
+``profile``; ``resolve_params`` fills the rest from ``params/<profile>/<notebook>.yaml``, lets any
+value set explicitly (``papermill -p name value``) win, and rejects unknown names — all before
+any data is read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from fisherlab.config import ConfigError, TrainConfig, check_choice
+
+__all__ = ["NotebookParams", "record_results", "resolve_params"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROFILES = ("smoke", "cpu", "paper")
+# parameters every notebook has, beyond the TrainConfig fields its YAML sets
+COMMON = ("profile", "dataset", "data_root", "model", "seed", "device", "output_dir", "runs_dir")
+_IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
+_TRAIN_FIELDS = set(TrainConfig.__dataclass_fields__)
+
+
+def params_file(notebook: str, profile: str) -> Path:
+    return REPO_ROOT / "params" / profile / f"{notebook}.yaml"
+
+
+def _user_names(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The parameters among a notebook's globals (no modules, functions, IPython names)."""
+    return {
+        k: v
+        for k, v in namespace.items()
+        if not k.startswith("_")
+        and k not in _IPYTHON_NAMES
+        and not isinstance(v, types.ModuleType | types.FunctionType | type)
+        and not callable(v)
+    }
+
+
+class NotebookParams(dict):
+    """Resolved parameters of one notebook run (a dict), with helpers to build run configs."""
+
+    notebook: str
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self["output_dir"])
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path(self["runs_dir"])
+
+    def train_config(self, **changes: Any) -> TrainConfig:
+        """A validated TrainConfig from the TrainConfig fields among the parameters + changes."""
+        values = {k: v for k, v in self.items() if k in _TRAIN_FIELDS}
+        return TrainConfig.from_dict({**values, **changes})
+
+    def positive(self, name: str) -> float:
+        value = self[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(f"{name}={value!r} must be a number > 0")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}={value!r} must be finite")
+        return float(value)
+
+
+def resolve_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:
+    """Merge the profile's YAML with the values set in the notebook (``globals()``), validated.
+
+    Raises ``ConfigError`` naming an unknown parameter (with the valid ones) or a bad value
+    (with the accepted values), within a second and before any data is touched.
+    """
+    given = _user_names(namespace)
+    profile = given.get("profile") or "smoke"
+    check_choice("profile", profile, PROFILES)
+    path = params_file(notebook, profile)
+    if not path.exists():
+        raise ConfigError(f"no parameters for notebook {notebook!r} at profile {profile!r}: {path}")
+    defaults = yaml.safe_load(path.read_text()) or {}
+    valid = set(defaults) | set(COMMON)
+    unknown = sorted(set(given) - valid)
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) {', '.join(unknown)}; valid parameters: {', '.join(sorted(valid))}"
+        )
+    merged = {**defaults, **{k: v for k, v in given.items() if v is not None}, "profile": profile}
+    merged.setdefault("output_dir", f"outputs/{profile}/{notebook}")
+    merged.setdefault("runs_dir", "outputs/runs")
+    for key in ("output_dir", "runs_dir"):
+        p = Path(merged[key]).expanduser()
+        merged[key] = str(p if p.is_absolute() else REPO_ROOT / p)
+    params = NotebookParams(merged)
+    params.notebook = notebook
+    params.train_config()  # validates every TrainConfig field now
+    params.output_dir.mkdir(parents=True, exist_ok=True)
+    return params
+
+
+def record_results(params: NotebookParams, **tables: pd.DataFrame | dict[str, Any]) -> Path:
+    """Write the notebook's machine-readable results to its output folder.
+
+    Each DataFrame goes to ``<name>.csv``; dicts are gathered in ``summary.json`` with the
+    resolved parameters. Tests and notebook 00 read these files, not the notebook's cells.
+    """
+    out = params.output_dir
+    summary: dict[str, Any] = {"notebook": params.notebook, "params": dict(params)}
+    for name, table in tables.items():
+        if isinstance(table, pd.DataFrame):
+            table.to_csv(out / f"{name}.csv", index=False)
+            summary[name] = json.loads(table.to_json(orient="records"))
+        else:
+            summary[name] = table
+    path = out / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str))
+    return path

@@ -1,0 +1,183 @@
+"""Seaborn figures shared by the notebooks, one fixed colour per method everywhere.
+
+Every function takes a tidy history (``step, epoch, metric, value`` plus a ``run`` label
+column) and an Axes, and labels axes with units; ``save`` writes the PNG next to the notebook's
+recorded results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = [
+    "COLORS",
+    "LABELS",
+    "color",
+    "curves",
+    "figure",
+    "run_label",
+    "save",
+    "scatter_pairs",
+    "setup",
+    "train_val_accuracy",
+]
+
+# method key → (legend label, colour); the same in every notebook
+LABELS = {
+    "eta_star": "η*",
+    "baseline": "small LR",
+    "fp": "FP",
+    "fp_exact": "FP (per-example, eq. 6)",
+    "gp": "GP",
+    "gpx": "GPx",
+    "gpr": "GPr",
+    "mixup": "mixup",
+}
+COLORS = {
+    "eta_star": "#d62728",
+    "baseline": "#1f77b4",
+    "fp": "#2ca02c",
+    "fp_exact": "#17becf",
+    "gp": "#ff7f0e",
+    "gpx": "#9467bd",
+    "gpr": "#8c564b",
+    "mixup": "#e377c2",
+}
+
+
+def setup() -> None:
+    """The notebooks' common style."""
+    sns.set_theme(context="notebook", style="whitegrid")
+
+
+def color(run: str) -> str:
+    """Colour of a method key or of a label that starts with one of the legend labels."""
+    if run in COLORS:
+        return COLORS[run]
+    matches = [key for key, label in LABELS.items() if run.startswith(label)]
+    return COLORS[max(matches, key=lambda k: len(LABELS[k]))] if matches else "#7f7f7f"
+
+
+def run_label(method: str, **values: float) -> str:
+    """Legend label of a run: the method's label and its distinguishing values, e.g. η* (lr=0.03)."""
+    details = ", ".join(f"{k}={v:g}" for k, v in values.items())
+    return f"{LABELS[method]} ({details})" if details else LABELS[method]
+
+
+def palette(runs: list[str]) -> dict[str, str]:
+    return {r: color(r) for r in runs}
+
+
+def curves(
+    history: pd.DataFrame,
+    metric: str,
+    ax: Axes,
+    *,
+    x: str = "epoch",
+    ylabel: str | None = None,
+    logy: bool = False,
+    style: str | None = None,
+    max_step: int | None = None,
+) -> Axes:
+    """One line per ``run`` of ``metric`` against ``x`` (epoch or step)."""
+    df = history[history.metric == metric]
+    if max_step is not None:
+        df = df[df.step <= max_step]
+    runs = list(dict.fromkeys(df["run"]))
+    sns.lineplot(
+        data=df,
+        x=x,
+        y="value",
+        hue="run",
+        style=style,
+        palette=palette(runs),
+        ax=ax,
+        hue_order=runs,
+        errorbar=None,
+    )
+    ax.set_xlabel("epoch" if x == "epoch" else "SGD step")
+    ax.set_ylabel(ylabel or metric)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(title=None, fontsize="small")
+    return ax
+
+
+def train_val_accuracy(history: pd.DataFrame, ax: Axes) -> Axes:
+    """Running train accuracy (dashed) and validation accuracy (solid) per run: overfitting."""
+    df = history[history.metric.isin(["epoch_train_acc", "val_acc"])].copy()
+    df["split"] = df.metric.map({"epoch_train_acc": "train (running)", "val_acc": "validation"})
+    df["value"] = 100 * df["value"]
+    runs = list(dict.fromkeys(df["run"]))
+    sns.lineplot(
+        data=df,
+        x="epoch",
+        y="value",
+        hue="run",
+        style="split",
+        palette=palette(runs),
+        ax=ax,
+        hue_order=runs,
+        style_order=["validation", "train (running)"],
+        errorbar=None,
+    )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(title=None, fontsize="small")
+    return ax
+
+
+def scatter_pairs(
+    history: pd.DataFrame,
+    x_metric: str,
+    y_metric: str,
+    ax: Axes,
+    *,
+    logx: bool = True,
+    logy: bool = True,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+) -> Axes:
+    """Scatter of two metrics measured along the same trajectories, matched on nearest step."""
+    parts = []
+    for run, h in history.groupby("run", sort=False):
+        a = h[h.metric == x_metric][["step", "value"]].sort_values("step")
+        b = h[h.metric == y_metric][["step", "value"]].sort_values("step")
+        if len(a) and len(b):
+            m = pd.merge_asof(b, a, on="step", direction="nearest", suffixes=("_y", "_x"))
+            m["run"] = run
+            parts.append(m)
+    df = pd.concat(parts)
+    runs = list(dict.fromkeys(df["run"]))
+    sns.scatterplot(
+        data=df, x="value_x", y="value_y", hue="run", palette=palette(runs), ax=ax, s=18, alpha=0.8
+    )
+    ax.set_xlabel(xlabel or x_metric)
+    ax.set_ylabel(ylabel or y_metric)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(title=None, fontsize="small")
+    return ax
+
+
+def save(fig: Figure, output_dir: str | Path, name: str) -> Path:
+    """Write ``<output_dir>/<name>.png`` (tight, 120 dpi) and return its path."""
+    path = Path(output_dir) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def figure(
+    ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 3.6
+) -> tuple[Figure, list[Axes]]:
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    return fig, list(axes.ravel())
