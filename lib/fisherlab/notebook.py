@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 
 from fisherlab.config import ConfigError, TrainConfig, check_choice
+from fisherlab.data import load_arrays
 
 __all__ = ["NotebookParams", "record_results", "resolve_params"]
 
@@ -99,7 +100,8 @@ def resolve_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:
         merged[key] = str(p if p.is_absolute() else REPO_ROOT / p)
     params = NotebookParams(merged)
     params.notebook = notebook
-    params.train_config()  # validates every TrainConfig field now
+    config = params.train_config()  # validates every TrainConfig field now
+    load_arrays(config.dataset, config.data_root, **config.data_options)  # fails if data is missing
     params.output_dir.mkdir(parents=True, exist_ok=True)
     return params
 

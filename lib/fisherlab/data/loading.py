@@ -231,9 +231,7 @@ class DataSplits:
 
 
 def _nchw(images: np.ndarray, device: torch.device) -> Tensor:
-    return (
-        torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().to(device)
-    )
+    return torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).contiguous().to(device)
 
 
 def load_splits(

@@ -1,0 +1,124 @@
+"""Every notebook executed with its smoke parameters (papermill), then its recorded results checked.
+
+Also: bad parameters fail fast, naming the parameter and the accepted values.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import papermill as pm
+import pytest
+from conftest import REPO
+
+NOTEBOOKS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute(name: str, tmp_path: Path, **params) -> tuple[dict, Path]:
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(
+        REPO / "notebooks" / f"{name}.ipynb",
+        out,
+        parameters={
+            "profile": "smoke",
+            "output_dir": str(tmp_path / "out"),
+            "runs_dir": str(tmp_path / "runs"),
+            **params,
+        },
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(REPO / "notebooks"),
+    )
+    return json.loads(out.read_text()), tmp_path / "out"
+
+
+def _png_outputs(nb: dict) -> int:
+    return sum(
+        "image/png" in o.get("data", {})
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+    )
+
+
+def check_01(summary: dict, out: Path) -> None:
+    rows = summary["summary"]
+    assert [r["run"].split(" (")[0] for r in rows] == ["η*", "small LR"]
+    assert all(r["status"] == "finished" and r["max Tr(F)"] > 0 for r in rows)
+    f = summary["findings"]
+    assert f["trace_fisher_ratio"] == pytest.approx(rows[1]["max Tr(F)"] / rows[0]["max Tr(F)"])
+    gap = 100 * (rows[0]["best test acc"] - rows[1]["best test acc"])
+    assert f["best_test_gap_points"] == pytest.approx(gap)
+    assert len(f["lines"]) >= 4
+    assert {"fig1_fisher_explosion.png", "fig18_early_phase.png", "summary.csv"} <= {
+        p.name for p in out.iterdir()
+    }
+
+
+CHECKS: dict[str, Callable[[dict, Path], None]] = {"01_fisher_explosion": check_01}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_smoke(name, tmp_path):
+    started = time.perf_counter()
+    nb, out = execute(name, tmp_path)
+    elapsed = time.perf_counter() - started
+    assert _png_outputs(nb) >= 1, "figures must render inline"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["params"]["profile"] == "smoke"
+    CHECKS[name](summary, out)
+    print(f"{name}: {elapsed:.1f} s")
+
+
+def test_every_notebook_has_checks_and_params():
+    for name in NOTEBOOKS:
+        assert name in CHECKS, f"{name} has no assertions on its recorded results"
+        for profile in ("smoke", "cpu", "paper"):
+            path = REPO / "params" / profile / f"{name}.yaml"
+            assert path.exists(), path
+            assert path.read_text().startswith("#"), f"{path} must start with its command comment"
+
+
+def test_committed_notebooks_are_clean():
+    for name in NOTEBOOKS:
+        nb = json.loads((REPO / "notebooks" / f"{name}.ipynb").read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert "parameters" in code[0]["metadata"].get("tags", []), name
+        assert not any(c.get("outputs") for c in code), f"{name} has committed outputs"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"model": "nosuchnet"}, ["model", "simplecnn", "resnet56"]),
+        ({"lr_star": -0.1}, ["lr_star", "> 0"]),
+        ({"batch_size": 0}, ["batch_size"]),
+        ({"dataset": "mnist"}, ["dataset", "cifar10"]),
+        ({"nosuch_param": 1}, ["nosuch_param", "valid parameters"]),
+        ({"profile": "huge"}, ["profile", "smoke", "cpu", "paper"]),
+    ],
+)
+def test_bad_parameters_fail_fast(tmp_path, params, expected):
+    started = time.perf_counter()
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        execute("01_fisher_explosion", tmp_path, **params)
+    assert time.perf_counter() - started < 20
+    assert "ConfigError" in err.value.ename
+    for word in expected:
+        assert word in err.value.evalue
+
+
+@pytest.mark.slow
+def test_missing_data_directory_fails_before_training(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        execute(
+            "01_fisher_explosion", tmp_path, dataset="cifar10", data_root=str(tmp_path / "none")
+        )
+    assert err.value.ename == "DataNotFoundError"
+    assert str(tmp_path / "none") in err.value.evalue
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("checkpoint.pt"))
