@@ -56,7 +56,7 @@ def test_augment_is_a_padded_crop_or_its_mirror():
     assert out.shape == images.shape and out.dtype == images.dtype
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     flips = 0
-    for img, p, o in zip(images, padded, out, strict=True):
+    for p, o in zip(padded, out, strict=True):
         windows = [p[:, i : i + 8, j : j + 8] for i in range(5) for j in range(5)]
         plain = any(torch.equal(o, w) for w in windows)
         mirrored = any(torch.equal(o.flip(2), w) for w in windows)

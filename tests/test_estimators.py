@@ -87,7 +87,9 @@ def test_trace_fisher_sampled_matches_per_example_loop(small_case, chunk_size):
     model, x, _ = small_case
     ref = copy.deepcopy(model).eval()
     y = _sampled_labels(ref, x, seed=3)
-    want = sum(float(_example_grad(ref, xi, int(yi)).pow(2).sum()) for xi, yi in zip(x, y)) / len(x)
+    want = sum(
+        float(_example_grad(ref, xi, int(yi)).pow(2).sum()) for xi, yi in zip(x, y, strict=True)
+    ) / len(x)
     got = trace_fisher(model, x, generator=torch.Generator().manual_seed(3), chunk_size=chunk_size)
     assert got == pytest.approx(want, rel=1e-4)
 
@@ -105,7 +107,9 @@ def test_trace_fisher_batch_matches_norm_of_mean_gradient(small_case):
     model, x, _ = small_case
     ref = copy.deepcopy(model).eval()
     y = _sampled_labels(ref, x, seed=5)
-    mean_grad = torch.stack([_example_grad(ref, xi, int(yi)) for xi, yi in zip(x, y)]).mean(0)
+    mean_grad = torch.stack(
+        [_example_grad(ref, xi, int(yi)) for xi, yi in zip(x, y, strict=True)]
+    ).mean(0)
     got = trace_fisher_batch(model, x, generator=torch.Generator().manual_seed(5))
     assert got == pytest.approx(float(mean_grad.pow(2).sum()), rel=1e-4)
 

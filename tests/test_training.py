@@ -101,7 +101,8 @@ def test_sigkill_mid_run_then_resume_gives_the_same_summary(tmp_path):
         import torch; torch.set_num_threads(1)
         from fisherlab.config import TrainConfig
         from fisherlab.runs import RunStore
-        RunStore({str(tmp_path / "runs")!r}).run(TrainConfig.from_dict({cfg.to_dict()!r}), progress=False)
+        config = TrainConfig.from_dict({cfg.to_dict()!r})
+        RunStore({str(tmp_path / "runs")!r}).run(config, progress=False)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script])

@@ -90,7 +90,8 @@ def resolve_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:
     unknown = sorted(set(given) - valid)
     if unknown:
         raise ConfigError(
-            f"unknown parameter(s) {', '.join(unknown)}; valid parameters: {', '.join(sorted(valid))}"
+            f"unknown parameter(s) {', '.join(unknown)}; "
+            f"valid parameters: {', '.join(sorted(valid))}"
         )
     merged = {**defaults, **{k: v for k, v in given.items() if v is not None}, "profile": profile}
     merged.setdefault("output_dir", f"outputs/{profile}/{notebook}")

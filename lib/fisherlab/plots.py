@@ -65,7 +65,7 @@ def color(run: str) -> str:
 
 
 def run_label(method: str, **values: float) -> str:
-    """Legend label of a run: the method's label and its distinguishing values, e.g. η* (lr=0.03)."""
+    """Legend label of a run: the method's label and its distinguishing values: η* (lr=0.03)."""
     details = ", ".join(f"{k}={v:g}" for k, v in values.items())
     return f"{LABELS[method]} ({details})" if details else LABELS[method]
 

@@ -79,7 +79,7 @@ class RunStore:
         return RunResult(config, pd.read_parquet(d / "history.parquet"), summary)
 
     def run(self, config: TrainConfig, *, progress: bool = True) -> RunResult:
-        """The finished run for ``config``: read from the store, resumed, or trained from scratch."""
+        """The finished run for ``config``: read from the store, resumed, or trained afresh."""
         if self.is_done(config):
             return self.load(config)
         d = self.path(config)
