@@ -13,6 +13,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 from conftest import REPO
+from papermill.translators import PythonTranslator
 
 NOTEBOOKS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -89,6 +90,10 @@ def test_committed_notebooks_are_clean():
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert "parameters" in code[0]["metadata"].get("tags", []), name
         assert not any(c.get("outputs") for c in code), f"{name} has committed outputs"
+        # papermill must read every line of the parameters cell (it cannot parse '=' in comments)
+        source = "".join(code[0]["source"])
+        parsed = PythonTranslator.inspect({"source": source})
+        assert len(parsed) == len(source.strip().splitlines()), name
 
 
 @pytest.mark.slow

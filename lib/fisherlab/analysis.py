@@ -30,6 +30,7 @@ SUMMARY_COLUMNS = {
     "epochs": "epochs",
     "wall_time_s": "wall time (s)",
     "time_per_epoch_s": "time per epoch (s)",
+    "train_time_per_epoch_s": "train time per epoch (s)",
 }
 
 

@@ -8,6 +8,7 @@ any data is read.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import types
@@ -28,6 +29,12 @@ PROFILES = ("smoke", "cpu", "paper")
 COMMON = ("profile", "dataset", "data_root", "model", "seed", "device", "output_dir", "runs_dir")
 _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 _TRAIN_FIELDS = set(TrainConfig.__dataclass_fields__)
+# fields whose default is not None: a None among the parameters means "not set" for them
+_NOT_NONE = {
+    name
+    for name, f in TrainConfig.__dataclass_fields__.items()
+    if f.default is not None or f.default_factory is not dataclasses.MISSING
+}
 
 
 def params_file(notebook: str, profile: str) -> Path:
@@ -61,7 +68,11 @@ class NotebookParams(dict):
 
     def train_config(self, **changes: Any) -> TrainConfig:
         """A validated TrainConfig from the TrainConfig fields among the parameters + changes."""
-        values = {k: v for k, v in self.items() if k in _TRAIN_FIELDS}
+        values = {
+            k: v
+            for k, v in self.items()
+            if k in _TRAIN_FIELDS and not (v is None and k in _NOT_NONE)
+        }
         return TrainConfig.from_dict({**values, **changes})
 
     def positive(self, name: str) -> float:

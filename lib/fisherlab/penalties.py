@@ -13,14 +13,18 @@ Label choices (all drawn without gradient):
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from fisherlab.estimators import eval_mode
 
 __all__ = [
     "fisher_penalty",
+    "fisher_penalty_grad_fd",
     "gradient_norm_penalty",
     "input_gradient_penalty",
     "per_example_fisher_penalty",
@@ -73,6 +77,130 @@ def fisher_penalty(
     return gradient_norm_penalty(
         model, inputs, sample_model_labels(logits, generator), logits=logits
     )
+
+
+_RELUS = (F.relu, torch.relu, torch.Tensor.relu, F.relu_, torch.relu_, torch.Tensor.relu_)
+_MAX_POOLS = {
+    F.max_pool1d: (1, F.max_pool1d_with_indices),
+    F.max_pool1d_with_indices: (1, F.max_pool1d_with_indices),
+    F.max_pool2d: (2, F.max_pool2d_with_indices),
+    F.max_pool2d_with_indices: (2, F.max_pool2d_with_indices),
+    F.max_pool3d: (3, F.max_pool3d_with_indices),
+    F.max_pool3d_with_indices: (3, F.max_pool3d_with_indices),
+}
+
+
+class _FrozenKinks(TorchFunctionMode):
+    """Record (first forward) or replay (later forwards) ReLU masks and max-pooling argmaxes.
+
+    A ReLU network's loss gradient jumps wherever a ReLU input or a max-pool argmax changes sign
+    or place, so a finite difference of gradients picks up O(1) jump terms however small the step
+    (thousands of units cross over at any step float32 can resolve). The double-backprop Hessian
+    is that of the network with its activation pattern held fixed; replaying the pattern of the
+    first forward in the perturbed one makes the finite difference converge to it. ReLU (module,
+    functional, tensor method, in-place or not) and max pooling (1-3d) are frozen; any other kinked
+    operation (leaky ReLU, clamp, hardtanh, adaptive max pooling) is not.
+    """
+
+    def __init__(self, recorded: list[Tensor] | None = None) -> None:
+        super().__init__()
+        self.replaying = recorded is not None
+        self.recorded: list[Tensor] = [] if recorded is None else recorded
+        self.pos = 0
+
+    def _next(self) -> Tensor:
+        if self.pos >= len(self.recorded):
+            raise RuntimeError("the perturbed forward runs more ReLU/max-pool calls than the first")
+        self.pos += 1
+        return self.recorded[self.pos - 1]
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func in _RELUS:
+            x = args[0]
+            inplace = func in (F.relu_, torch.relu_, torch.Tensor.relu_) or kwargs.get("inplace")
+            if self.replaying:
+                mask = self._next()
+                return x.mul_(mask) if inplace else x * mask
+            out = func(*args, **kwargs)
+            self.recorded.append(out > 0)
+            return out
+        if func in _MAX_POOLS:
+            dims, with_indices = _MAX_POOLS[func]
+            want_indices = func is with_indices or bool(kwargs.get("return_indices"))
+            if self.replaying:
+                x, idx = args[0], self._next()
+                out = x.flatten(-dims).gather(-1, idx.flatten(-dims)).view_as(idx)
+            else:
+                out, idx = with_indices(*args, **{**kwargs, "return_indices": True})
+                self.recorded.append(idx)
+            return (out, idx) if want_indices else out
+        return func(*args, **kwargs)
+
+
+def fisher_penalty_grad_fd(
+    model: nn.Module,
+    inputs: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    eps: float | None = None,
+) -> tuple[float, list[Tensor]]:
+    """(‖ḡ‖², ∇θ‖ḡ‖²) of the Fisher penalty, the gradient by a finite-difference Hessian product.
+
+    ḡ = ∇L(θ) is the mean gradient of the batch CE with labels ŷ_i ~ p_θ(y|x_i) (drawn exactly as
+    in :func:`fisher_penalty`, so the same generator state gives the same labels and value). The
+    exact gradient is ∇θ‖ḡ‖² = 2 H ḡ, H the Hessian of L with ŷ held fixed; here, with u = ḡ/‖ḡ‖,
+
+        2 H ḡ ≈ 2 ‖ḡ‖ (∇L(θ + r u) − ∇L(θ)) / r,   r = eps · max(‖θ‖, 1)
+
+    (a forward difference; ``eps`` defaults to 1e-3 for float32 and lower precisions, 1e-6 for
+    float64; ‖θ‖ over the trainable parameters), where ∇L(θ + r u) is taken with the same labels,
+    the same BatchNorm mode and the ReLU/max-pool pattern of the forward at θ (see
+    :class:`_FrozenKinks`; without it the difference quotient does not converge for ReLU nets).
+    Cost: two forward+backward passes, no double backprop.
+
+    The model runs in its current mode, as in :func:`fisher_penalty` (train-mode BatchNorm uses
+    the batch statistics, at θ + r u too). Side effects are those of :func:`fisher_penalty`: the
+    first forward updates BatchNorm running statistics once; the parameters are restored from a
+    copy (bit-identical) and the buffers to their state after that first forward. ``.grad`` is not
+    touched.
+    """
+    params = _params(model)
+    with _FrozenKinks() as kinks:
+        logits = model(inputs)
+    labels = sample_model_labels(logits, generator)
+    grads = torch.autograd.grad(F.cross_entropy(logits, labels), params)
+    del logits
+    with torch.no_grad():
+        value = float(torch.stack([g.double().pow(2).sum() for g in grads]).sum())
+        if value == 0.0:
+            return value, [torch.zeros_like(p) for p in params]
+        g_norm = math.sqrt(value)
+        if eps is None:
+            eps = 1e-6 if params[0].dtype == torch.float64 else 1e-3
+        theta_norm = math.sqrt(float(torch.stack([p.double().pow(2).sum() for p in params]).sum()))
+        r = eps * max(theta_norm, 1.0)
+        saved_params = [p.detach().clone() for p in params]
+        saved_buffers = [b.detach().clone() for b in model.buffers()]
+    try:
+        with torch.no_grad():
+            for p, g in zip(params, grads, strict=True):
+                p.add_(g, alpha=r / g_norm)
+        with _FrozenKinks(kinks.recorded) as replay:
+            loss = F.cross_entropy(model(inputs), labels)
+        if replay.pos != len(replay.recorded):
+            raise RuntimeError(
+                "the perturbed forward runs fewer ReLU/max-pool calls than the first"
+            )
+        grads_r = torch.autograd.grad(loss, params)
+    finally:
+        with torch.no_grad():
+            for p, saved in zip(params, saved_params, strict=True):
+                p.copy_(saved)
+            for b, saved in zip(model.buffers(), saved_buffers, strict=True):
+                b.copy_(saved)
+    scale = 2 * g_norm / r
+    return value, [(gr - g).mul_(scale) for gr, g in zip(grads_r, grads, strict=True)]
 
 
 def per_example_fisher_penalty(

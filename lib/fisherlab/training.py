@@ -121,6 +121,7 @@ class _Loop:
         self.window = torch.zeros(5, dtype=torch.float64)  # loss, correct, count, ‖g‖ sum, steps
         self.epoch_acc = torch.zeros(2, dtype=torch.float64)  # correct, count
         self.wall = 0.0
+        self.train_time = 0.0  # seconds inside SGD steps (incl. regulariser), no measurements
         self.status = "running"
         self.stop_reason = ""
         self.finalized = False
@@ -141,6 +142,7 @@ class _Loop:
             "window": self.window,
             "epoch_acc": self.epoch_acc,
             "wall": self.wall,
+            "train_time": self.train_time,
             "status": self.status,
             "stop_reason": self.stop_reason,
             "finalized": self.finalized,
@@ -156,6 +158,7 @@ class _Loop:
             "window",
             "epoch_acc",
             "wall",
+            "train_time",
             "status",
             "stop_reason",
             "finalized",
@@ -300,7 +303,10 @@ def train(
                     ("max_steps" if loop.total_steps < config.epochs * spe else "epochs"),
                 )
                 break
-            if not loop.sgd_step():
+            tick = time.perf_counter()
+            ok = loop.sgd_step()
+            loop.train_time += time.perf_counter() - tick
+            if not ok:
                 loop.log("diverged", 1.0)
                 loop.status, loop.stop_reason = "diverged", "non-finite loss"
                 break
@@ -345,7 +351,9 @@ def train(
     history = pd.DataFrame(loop.rows, columns=["step", "epoch", "metric", "value"])
     summary = summarize(history, config, status=loop.status, stop_reason=loop.stop_reason)
     summary.update(wall_time_s=loop.wall, steps_per_epoch=spe, device=str(device))
-    summary["time_per_epoch_s"] = loop.wall / max(loop.step / spe, 1e-9)
+    epochs_done = max(loop.step / spe, 1e-9)
+    summary["time_per_epoch_s"] = loop.wall / epochs_done
+    summary["train_time_per_epoch_s"] = loop.train_time / epochs_done
     return RunResult(config=config, history=history, summary=summary)
 
 
