@@ -151,13 +151,17 @@ def fisher_penalty_grad_fd(
     in :func:`fisher_penalty`, so the same generator state gives the same labels and value). The
     exact gradient is ∇θ‖ḡ‖² = 2 H ḡ, H the Hessian of L with ŷ held fixed; here, with u = ḡ/‖ḡ‖,
 
-        2 H ḡ ≈ 2 ‖ḡ‖ (∇L(θ + r u) − ∇L(θ)) / r,   r = eps · max(‖θ‖, 1)
+        2 H ḡ ≈ 2 ‖ḡ‖ (∇L(θ + r u) − ∇L(θ)) / r,   r = eps · max(‖θ‖, 1),
 
-    (a forward difference; ``eps`` defaults to 1e-3 for float32 and lower precisions, 1e-6 for
-    float64; ‖θ‖ over the trainable parameters), where ∇L(θ + r u) is taken with the same labels,
-    the same BatchNorm mode and the ReLU/max-pool pattern of the forward at θ (see
-    :class:`_FrozenKinks`; without it the difference quotient does not converge for ReLU nets).
+    a forward difference (‖θ‖ over the trainable parameters), ∇L(θ + r u) taken with the same
+    labels, the same BatchNorm mode and the ReLU/max-pool pattern of the forward at θ (see
+    :class:`_FrozenKinks`: without it the difference quotient does not converge for ReLU nets).
     Cost: two forward+backward passes, no double backprop.
+
+    ``eps`` defaults to 1e-5 for float32 (and lower precisions, untuned) and 1e-8 for float64:
+    the truncation error grows as r and the rounding error as 1/r; these gave relative errors of
+    ~1e-3 in float32 (cosine > 0.99999) and ~1e-8 in float64 on SimpleCNN (at initialisation and
+    after training), an MLP with BatchNorm and ResNet-26.
 
     The model runs in its current mode, as in :func:`fisher_penalty` (train-mode BatchNorm uses
     the batch statistics, at θ + r u too). Side effects are those of :func:`fisher_penalty`: the
@@ -177,7 +181,7 @@ def fisher_penalty_grad_fd(
             return value, [torch.zeros_like(p) for p in params]
         g_norm = math.sqrt(value)
         if eps is None:
-            eps = 1e-6 if params[0].dtype == torch.float64 else 1e-3
+            eps = 1e-8 if params[0].dtype == torch.float64 else 1e-5
         theta_norm = math.sqrt(float(torch.stack([p.double().pow(2).sum() for p in params]).sum()))
         r = eps * max(theta_norm, 1.0)
         saved_params = [p.detach().clone() for p in params]

@@ -27,13 +27,20 @@ from fisherlab.config import TrainConfig
 from fisherlab.data.batches import step_generator
 from fisherlab.penalties import (
     fisher_penalty,
+    fisher_penalty_grad_fd,
     gradient_norm_penalty,
     input_gradient_penalty,
     per_example_fisher_penalty,
     sample_uniform_labels,
 )
 
-__all__ = ["Mixup", "NoRegularizer", "Penalty", "build_regularizer"]
+__all__ = [
+    "FiniteDifferenceFisherPenalty",
+    "Mixup",
+    "NoRegularizer",
+    "Penalty",
+    "build_regularizer",
+]
 
 PENALTY_STREAM, MIXUP_STREAM = 3, 4
 PenaltyFn = Callable[[nn.Module, Tensor, Tensor, torch.Generator], Tensor]
@@ -84,21 +91,64 @@ class Penalty(NoRegularizer):
         params = [p for p in model.parameters() if p.requires_grad]
         value = None
         if self.cached is None or (step - self.first_step) % self.every == 0:
-            penalty = self.fn(model, x, y, step_generator(seed, step, PENALTY_STREAM))
-            grads = torch.autograd.grad(self.alpha * penalty, params, allow_unused=True)
-            self.cached = [
-                torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)
-            ]
-            value = float(penalty.detach())
+            value, self.cached = self._value_and_grad(
+                model, x, y, step_generator(seed, step, PENALTY_STREAM), params
+            )
         for p, g in zip(params, self.cached, strict=True):
             p.grad = g.clone() if p.grad is None else p.grad.add_(g)
         return value
+
+    def _value_and_grad(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        generator: torch.Generator,
+        params: list[Tensor],
+    ) -> tuple[float, list[Tensor]]:
+        """(penalty, α∇penalty) by double backprop; zeros for parameters it does not use."""
+        penalty = self.fn(model, x, y, generator)
+        grads = torch.autograd.grad(self.alpha * penalty, params, allow_unused=True)
+        cached = [
+            torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)
+        ]
+        return float(penalty.detach()), cached
 
     def state_dict(self) -> dict[str, Any]:
         return {"cached": self.cached, "first_step": self.first_step}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.cached, self.first_step = state["cached"], state["first_step"]
+
+
+class FiniteDifferenceFisherPenalty(Penalty):
+    """FP (eq. 3) with its gradient from :func:`~fisherlab.penalties.fisher_penalty_grad_fd`.
+
+    Same α, ``every``/``start_epoch`` schedule, caching, return value and state as
+    ``Penalty(fp)``, and the same labels (the same per-step generator); only the gradient differs:
+    a finite-difference Hessian-vector product with the activation pattern held fixed (two
+    forward+backward passes, no double backprop) instead of double backprop. ``eps``: the relative
+    step, None for the dtype's default.
+    """
+
+    def __init__(
+        self, alpha: float, every: int = 10, start_epoch: int = 0, eps: float | None = None
+    ) -> None:
+        super().__init__(
+            lambda m, x, y, g: fisher_penalty(m, x, generator=g), alpha, every, start_epoch
+        )
+        self.eps = eps
+
+    def _value_and_grad(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        generator: torch.Generator,
+        params: list[Tensor],
+    ) -> tuple[float, list[Tensor]]:
+        value, grads = fisher_penalty_grad_fd(model, x, generator=generator, eps=self.eps)
+        return value, [g.mul_(self.alpha) for g in grads]
 
 
 class Mixup(NoRegularizer):

@@ -21,7 +21,6 @@ from fisherlab.config import ConfigError, TrainConfig, check_choice
 from fisherlab.notebook import NotebookParams
 from fisherlab.runs import RunStore
 from fisherlab.training import RunResult
-from tqdm.auto import tqdm
 
 __all__ = ["METHODS", "Study", "alpha_grid", "run_study"]
 
@@ -86,8 +85,8 @@ def method_config(
     )
 
 
-def _sweep(store: RunStore, configs: list[TrainConfig], desc: str) -> list[RunResult]:
-    return [store.run(c) for c in tqdm(configs, desc=desc, unit="run")]
+def _sweep(store: RunStore, configs: list[TrainConfig], desc: str, workers: int) -> list[RunResult]:
+    return store.run_all(configs, workers=workers, desc=desc)
 
 
 def _search_table(results: list[RunResult], key: str) -> pd.DataFrame:
@@ -111,7 +110,10 @@ def run_study(p: NotebookParams, store: RunStore) -> Study:
     lr_search = pd.DataFrame()
     if p.get("lr_grid"):
         results = _sweep(
-            store, [method_config(p, "eta_star", lr, 0, seed0) for lr in p["lr_grid"]], "η* search"
+            store,
+            [method_config(p, "eta_star", lr, 0, seed0) for lr in p["lr_grid"]],
+            "η* search",
+            p["workers"],
         )
         lr_search = _search_table(results, "lr")
         lr_star = _best(lr_search, "lr")
@@ -128,7 +130,10 @@ def run_study(p: NotebookParams, store: RunStore) -> Study:
             continue
         grid = alpha_grid(p["alpha_v"][m], p["alpha_grid_points"])
         results = _sweep(
-            store, [method_config(p, m, lr_small, a, seed0) for a in grid], f"α search {m}"
+            store,
+            [method_config(p, m, lr_small, a, seed0) for a in grid],
+            f"α search {m}",
+            p["workers"],
         )
         table = _search_table(results, "alpha").assign(method=m)
         searches.append(table)
@@ -138,7 +143,13 @@ def run_study(p: NotebookParams, store: RunStore) -> Study:
         for m in p["methods"]
         for s in p["seeds"]
     }
-    runs = dict(zip(configs, _sweep(store, list(configs.values()), "Table 1 runs"), strict=True))
+    runs = dict(
+        zip(
+            configs,
+            _sweep(store, list(configs.values()), "Table 1 runs", p["workers"]),
+            strict=True,
+        )
+    )
     extra_configs: dict[str, TrainConfig] = {}
     if p.get("table2"):
         for s in p["seeds"]:
@@ -156,7 +167,11 @@ def run_study(p: NotebookParams, store: RunStore) -> Study:
             lr=lr_small, seed=seed0, regularizer="fp_exact", alpha=p["alpha_exact"]
         )
     extra = dict(
-        zip(extra_configs, _sweep(store, list(extra_configs.values()), "extra runs"), strict=True)
+        zip(
+            extra_configs,
+            _sweep(store, list(extra_configs.values()), "extra runs", p["workers"]),
+            strict=True,
+        )
     )
     return Study(
         lr_star,
