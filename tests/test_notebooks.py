@@ -59,14 +59,59 @@ def check_01(summary: dict, out: Path) -> None:
     }
 
 
-CHECKS: dict[str, Callable[[dict, Path], None]] = {"01_fisher_explosion": check_01}
+def check_03(summary: dict, out: Path) -> None:
+    methods = [r["method"] for r in summary["methods"]]
+    assert methods == ["eta_star", "baseline", "gpx", "gp", "fp", "gpr"]
+    assert all(r["seeds"] == 2 for r in summary["methods"])
+    assert len(summary["per_run"]) == 12
+    chosen = summary["chosen"]
+    assert chosen["lr_star"] in summary["params"]["lr_grid"]
+    assert chosen["lr_small"] == pytest.approx(chosen["lr_star"] / 10)
+    # FP's α was searched on its grid; the others were fixed by the profile
+    assert len(summary["alpha_search"]) == summary["params"]["alpha_grid_points"]
+    assert chosen["alphas"]["gp"] == summary["params"]["alphas"]["gp"]
+    gaps = {r["method"]: r for r in summary["gaps"]}
+    assert gaps["baseline"]["best Δ vs baseline (pts)"] == 0
+    assert gaps["fp"]["best Δ vs eta_star (pts)"] == pytest.approx(
+        gaps["fp"]["best test (%)"] - gaps["eta_star"]["best test (%)"]
+    )
+    ref = {r["method"]: r["paper Table 1 test acc (%)"] for r in summary["methods"]}
+    assert ref["fp"] == 79.66  # the labelled reference column for SimpleCNN / CIFAR-10
+    assert all(-1 <= r["pearson"] <= 1 for r in summary["correlation"])
+    assert [r["run"] for r in summary["supplement_c"]] == [
+        "FP f=10",
+        "FP f=1",
+        "FP per-example (eq. 6)",
+    ]
+    assert len(summary["findings"]["lines"]) == 5
+    assert {"fig4_fisher_penalty.png", "fig15_trace_fisher_batch.png"} <= {
+        p.name for p in out.iterdir()
+    }
+
+
+def check_04(summary: dict, out: Path) -> None:
+    assert [r["start epoch"] for r in summary["starts"]] == summary["params"]["start_epochs"]
+    assert summary["chosen"]["alpha"] == 0.01
+    assert set(summary["references"]) == {"eta_star", "baseline"}
+    f = summary["findings"]
+    assert -1 <= f["spearman_start_vs_final_test"] <= 1 and len(f["lines"]) == 3
+    assert (out / "fig3_delayed_fisher_penalty.png").exists()
+
+
+CHECKS: dict[str, Callable[[dict, Path], None]] = {
+    "01_fisher_explosion": check_01,
+    "03_fisher_penalty": check_03,
+    "04_delayed_fisher_penalty": check_04,
+}
+# parameters a notebook's smoke test sets beyond the smoke profile
+EXTRA_PARAMS: dict[str, dict] = {"04_delayed_fisher_penalty": {"alpha": 0.01}}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_smoke(name, tmp_path):
     started = time.perf_counter()
-    nb, out = execute(name, tmp_path)
+    nb, out = execute(name, tmp_path, **EXTRA_PARAMS.get(name, {}))
     elapsed = time.perf_counter() - started
     assert _png_outputs(nb) >= 1, "figures must render inline"
     summary = json.loads((out / "summary.json").read_text())
@@ -98,20 +143,25 @@ def test_committed_notebooks_are_clean():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("params", "expected"),
+    ("params", "expected", "name"),
     [
-        ({"model": "nosuchnet"}, ["model", "simplecnn", "resnet56"]),
-        ({"lr_star": -0.1}, ["lr_star", "> 0"]),
-        ({"batch_size": 0}, ["batch_size"]),
-        ({"dataset": "mnist"}, ["dataset", "cifar10"]),
-        ({"nosuch_param": 1}, ["nosuch_param", "valid parameters"]),
-        ({"profile": "huge"}, ["profile", "smoke", "cpu", "paper"]),
+        ({"model": "nosuchnet"}, ["model", "simplecnn", "resnet56"], "01_fisher_explosion"),
+        ({"lr_star": -0.1}, ["lr_star", "> 0"], "01_fisher_explosion"),
+        ({"batch_size": 0}, ["batch_size"], "01_fisher_explosion"),
+        ({"dataset": "mnist"}, ["dataset", "cifar10"], "01_fisher_explosion"),
+        ({"nosuch_param": 1}, ["nosuch_param", "valid parameters"], "01_fisher_explosion"),
+        ({"profile": "huge"}, ["profile", "smoke", "cpu", "paper"], "01_fisher_explosion"),
+        ({"setting": "VGG11"}, ["setting", "one setting"], "01_fisher_explosion"),
+        ({"alpha": -1}, ["alpha", "must be"], "03_fisher_penalty"),
+        ({"regularizer": "nosuch"}, ["regularizer", "valid parameters"], "03_fisher_penalty"),
+        ({"methods": ["fp", "nosuch"]}, ["methods", "gpx"], "03_fisher_penalty"),
+        ({"start_epochs": [-1]}, ["start_epochs"], "04_delayed_fisher_penalty"),
     ],
 )
-def test_bad_parameters_fail_fast(tmp_path, params, expected):
+def test_bad_parameters_fail_fast(tmp_path, params, expected, name):
     started = time.perf_counter()
     with pytest.raises(pm.PapermillExecutionError) as err:
-        execute("01_fisher_explosion", tmp_path, **params)
+        execute(name, tmp_path, **params)
     assert time.perf_counter() - started < 20
     assert "ConfigError" in err.value.ename
     for word in expected:

@@ -91,7 +91,7 @@ def _example_grad(model: nn.Module, xi: Tensor, yi: int) -> Tensor:
 
 def test_gradient_norm_penalty_is_squared_norm_of_mean_gradient(small_case):
     model, x, y = small_case
-    got = float(gradient_norm_penalty(model, x, y))
+    got = float(gradient_norm_penalty(model, x, y).detach())
     ref = copy.deepcopy(model)  # same mode: train-mode BN couples the batch, as in the penalty
     plain = _flat(list(torch.autograd.grad(F.cross_entropy(ref(x), y), _params(ref))))
     assert got == pytest.approx(float(plain.pow(2).sum()), rel=1e-12)
@@ -114,7 +114,7 @@ def test_penalty_gradient_matches_finite_differences(small_case, name):
     model, x, y = small_case
     fn = PENALTIES[name]
     exact = _grad_of(fn(model, x, y), model)
-    fd = _fd_gradient(model, lambda m: float(fn(m, x, y)))
+    fd = _fd_gradient(model, lambda m: float(fn(m, x, y).detach()))
     assert _rel_err(exact, fd) < 1e-5
 
 
@@ -125,7 +125,7 @@ def test_fisher_penalty_is_gradient_norm_penalty_with_model_labels(small_case):
         labels = sample_model_labels(ref(x), _gen(11))
     want = gradient_norm_penalty(ref, x, labels)
     got = fisher_penalty(model, x, generator=_gen(11))
-    assert float(got) == pytest.approx(float(want), rel=1e-12)
+    assert float(got.detach()) == pytest.approx(float(want.detach()), rel=1e-12)
     assert _rel_err(_grad_of(got, model), _grad_of(want, ref)) < 1e-12
 
 
@@ -157,7 +157,7 @@ def test_per_example_fisher_penalty_is_first_example_in_eval_mode(small_case):
     model.train()
     list(model.modules())[2].eval()  # mixed flags, each of which must be restored
     flags = [m.training for m in model.modules()]
-    got = float(per_example_fisher_penalty(model, x, generator=_gen(3)))
+    got = float(per_example_fisher_penalty(model, x, generator=_gen(3)).detach())
     assert [m.training for m in model.modules()] == flags
     ref = copy.deepcopy(model).eval()
     with torch.no_grad():
@@ -168,7 +168,7 @@ def test_per_example_fisher_penalty_is_first_example_in_eval_mode(small_case):
 
 def test_input_gradient_penalty_matches_per_example_loop(small_case):
     model, x, y = small_case
-    got = float(input_gradient_penalty(model, x, y))
+    got = float(input_gradient_penalty(model, x, y).detach())
     ref = copy.deepcopy(model)
     if not _has_bn(model):
         total = 0.0
@@ -217,7 +217,7 @@ def _reference(name: str, model: nn.Module, x: Tensor, y: Tensor, step: int, see
         "fp": lambda: fisher_penalty(m, x, generator=gen),
         "fp_exact": lambda: per_example_fisher_penalty(m, x, generator=gen),
     }[name]()
-    return float(penalty), 0.3 * _grad_of(penalty, m)
+    return float(penalty.detach()), 0.3 * _grad_of(penalty, m)
 
 
 def test_penalty_caching_schedule_and_return_values(small_case):
@@ -298,7 +298,9 @@ def test_build_regularizer_penalties(small_case, name):
     assert isinstance(reg, Penalty) and reg.alpha == 0.3 and reg.start_epoch == 1
     assert reg.every == (1 if name == "fp_exact" else 4)  # eq. 6 is applied at every step
     logits, loss = reg.loss(model, x, y, step=0, seed=5)
-    assert float(loss) == pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-14)
+    assert float(loss.detach()) == pytest.approx(
+        float(F.cross_entropy(logits, y).detach()), rel=1e-14
+    )
     value, added = None, None
     for step in range(3):
         added, value = _added_grad(reg, model, x, y, step=10 + step, epoch=1)
@@ -318,7 +320,9 @@ def test_build_regularizer_none_and_mixup(small_case):
     reg = build_regularizer(_config("none"), num_classes=3)
     assert type(reg) is NoRegularizer
     _, loss = reg.loss(model, x, y, step=0, seed=0)
-    assert float(loss) == pytest.approx(float(F.cross_entropy(model(x), y)), rel=1e-14)
+    assert float(loss.detach()) == pytest.approx(
+        float(F.cross_entropy(model(x), y).detach()), rel=1e-14
+    )
     added, value = _added_grad(reg, model, x, y, step=0)
     assert value is None and not added.any()
     mix = build_regularizer(TrainConfig(regularizer="mixup", alpha=0.4), num_classes=3)
@@ -364,7 +368,7 @@ def _exact_fp(model: nn.Module, x: Tensor, seed: int) -> tuple[float, Tensor, di
     m = copy.deepcopy(model)
     penalty = fisher_penalty(m, x, generator=_gen(seed))
     grad = _grad_of(penalty, m)
-    return float(penalty), grad, copy.deepcopy(m.state_dict())
+    return float(penalty.detach()), grad, copy.deepcopy(m.state_dict())
 
 
 def _check_fd(model: nn.Module, x: Tensor, *, cos_min: float, rel_max: float) -> None:
@@ -414,8 +418,9 @@ class _Kinky(nn.Module):
         h = self.relu(self.bn(self.conv(x)))
         h, _ = F.max_pool2d(h, 2, return_indices=True)
         h = torch.relu(F.relu(self.fc(h.flatten(1)) - 0.1).sub(0.05)).relu()
-        h = self.pool1(F.relu_(h.unsqueeze(1) - 0.02)).squeeze(1)
-        return self.out(h)
+        h = h.unsqueeze(1) - 0.02
+        torch.relu_(h)  # in place, the return value unused
+        return self.out(self.pool1(h).squeeze(1))
 
 
 def test_fd_fisher_gradient_freezes_every_relu_and_max_pool_spelling():
@@ -443,3 +448,28 @@ def test_finite_difference_fisher_penalty_regularizer(small_case):
             last = a
         assert _rel_err(a, b) < 1e-5
         assert torch.equal(a, last)
+
+
+class _Fickle(nn.Module):
+    """Runs one ReLU more (or less) in its second forward: the replay must refuse it."""
+
+    def __init__(self, extra: int) -> None:
+        super().__init__()
+        self.lin, self.out, self.extra, self.calls = nn.Linear(4, 5), nn.Linear(5, 3), extra, 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        h = self.lin(x)
+        for _ in range(1 + (self.extra if self.calls == 2 else 0)):
+            h = F.relu(h)
+        return self.out(h)
+
+
+@pytest.mark.parametrize(("extra", "match"), [(1, "more"), (-1, "fewer")])
+def test_fd_fisher_gradient_refuses_a_different_pattern_and_restores(extra, match):
+    torch.manual_seed(0)
+    model = _Fickle(extra).double()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match=match):
+        fisher_penalty_grad_fd(model, torch.randn(6, 4, dtype=torch.float64), generator=_gen(0))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

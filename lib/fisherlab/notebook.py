@@ -3,7 +3,8 @@
 A notebook's first code cell (tagged ``parameters``) sets every parameter to ``None`` except
 ``profile``; ``resolve_params`` fills the rest from ``params/<profile>/<notebook>.yaml``, lets any
 value set explicitly (``papermill -p name value``) win, and rejects unknown names — all before
-any data is read.
+any data is read. A YAML may hold several of the paper's settings (``settings: {name:
+{overrides}}`` with a default ``setting: name``); ``-p setting NAME`` picks one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ __all__ = ["NotebookParams", "record_results", "resolve_params"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ("smoke", "cpu", "paper")
 # parameters every notebook has, beyond the TrainConfig fields its YAML sets
-COMMON = ("profile", "dataset", "data_root", "model", "seed", "device", "output_dir", "runs_dir")
+COMMON = (
+    "profile",
+    "dataset",
+    "data_root",
+    "model",
+    "seed",
+    "device",
+    "output_dir",
+    "runs_dir",
+    "setting",
+)
 _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 _TRAIN_FIELDS = set(TrainConfig.__dataclass_fields__)
 # fields whose default is not None: a None among the parameters means "not set" for them
@@ -39,6 +50,14 @@ _NOT_NONE = {
 
 def params_file(notebook: str, profile: str) -> Path:
     return REPO_ROOT / "params" / profile / f"{notebook}.yaml"
+
+
+def default_output_dir(notebook: str, profile: str, setting: str | None = None) -> Path:
+    """outputs/<profile>/<notebook>[/<setting, as a folder name>] under the repository."""
+    out = REPO_ROOT / "outputs" / profile / notebook
+    if setting:
+        out /= "".join(c if c.isalnum() else "_" for c in setting).strip("_")
+    return out
 
 
 def _user_names(namespace: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +116,7 @@ def resolve_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:
     if not path.exists():
         raise ConfigError(f"no parameters for notebook {notebook!r} at profile {profile!r}: {path}")
     defaults = yaml.safe_load(path.read_text()) or {}
+    settings = defaults.pop("settings", None) or {}
     valid = set(defaults) | set(COMMON)
     unknown = sorted(set(given) - valid)
     if unknown:
@@ -104,8 +124,15 @@ def resolve_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:
             f"unknown parameter(s) {', '.join(unknown)}; "
             f"valid parameters: {', '.join(sorted(valid))}"
         )
+    setting = None
+    if settings:  # a profile with several of the paper's settings: pick one, apply its overrides
+        setting = given.get("setting") or defaults["setting"]
+        check_choice("setting", setting, list(settings))
+        defaults = {**defaults, **settings[setting], "setting": setting}
+    elif given.get("setting") is not None:
+        raise ConfigError(f"setting={given['setting']!r}: profile {profile!r} has one setting only")
     merged = {**defaults, **{k: v for k, v in given.items() if v is not None}, "profile": profile}
-    merged.setdefault("output_dir", f"outputs/{profile}/{notebook}")
+    merged.setdefault("output_dir", str(default_output_dir(notebook, profile, setting)))
     merged.setdefault("runs_dir", "outputs/runs")
     for key in ("output_dir", "runs_dir"):
         p = Path(merged[key]).expanduser()
