@@ -45,3 +45,12 @@ def test_yaml_round_trip_and_key():
     assert again == cfg and again.key() == cfg.key()
     assert cfg.replace(lr=0.003).key() != cfg.key()
     assert cfg.replace(device="cpu").key() == cfg.key()  # the device does not change the run
+
+
+def test_run_keys_are_stable():
+    """Keys of stored runs must not change when fields are added (late fields at default)."""
+    assert TrainConfig().key() == "53b8acf1f7258ac1"
+    fp = TrainConfig(regularizer="fp", alpha=0.01)
+    assert fp.replace(penalty_method="finite_difference").key() != fp.key()
+    with pytest.raises(ConfigError, match="penalty_method"):
+        TrainConfig(regularizer="gp", alpha=0.01, penalty_method="finite_difference")

@@ -140,6 +140,12 @@ def test_every_regularizer_trains(tmp_path, regularizer):
         assert (r.history.metric == "penalty").any()
 
 
+def test_finite_difference_fisher_penalty_trains(tmp_path):
+    cfg = smoke_config(epochs=1, regularizer="fp", alpha=0.01, penalty_method="finite_difference")
+    r = train(cfg, tmp_path, progress=False)
+    assert r.summary["status"] == "finished" and (r.history.metric == "penalty").any()
+
+
 def test_data_root_missing_fails_before_training(tmp_path):
     from fisherlab.data import DataNotFoundError
 

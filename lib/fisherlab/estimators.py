@@ -19,6 +19,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jvp, vmap
 
+from fisherlab.per_example_norms import (
+    UnsupportedModelError,
+    hooks_supported,
+    per_example_sq_grad_norms,
+)
+
 __all__ = ["eval_mode", "hutchinson_trace", "trace_fisher", "trace_fisher_batch"]
 
 LabelMode = Literal["sampled", "exact"]
@@ -81,6 +87,7 @@ def trace_fisher(
     labels: LabelMode = "sampled",
     generator: torch.Generator | None = None,
     chunk_size: int | None = None,
+    method: str = "auto",
 ) -> float:
     """Tr(F) on a batch, the paper's eq. (2) with per-example gradients.
 
@@ -93,20 +100,45 @@ def trace_fisher(
     Cost (sampled): one forward to draw labels plus per-example gradients by ``torch.func.vmap``
     (≈ one forward+backward of the batch with per-example gradient materialisation), in chunks of
     ``chunk_size`` examples (default: all at once) to bound memory. BatchNorm in eval mode.
+
+    ``method`` (sampled labels only): ``"hooks"`` computes the per-example squared norms with
+    layer hooks in one forward (which also draws the labels, when not chunked) and one backward
+    (:mod:`fisherlab.per_example_norms`; Linear, Conv2d, eval-mode BatchNorm, SkipInit) and
+    raises ``UnsupportedModelError`` for other models; ``"vmap"`` is the ``torch.func`` path
+    above, for any model; ``"auto"`` (default) uses the hooks when the model is supported and
+    falls back to vmap otherwise (with the same labels). Both give the same value up to
+    floating-point rounding for the same ``generator``.
     """
     if labels not in ("sampled", "exact"):
         raise ValueError(f"labels={labels!r} is not valid; use 'sampled' or 'exact'")
+    if method not in ("auto", "hooks", "vmap"):
+        raise ValueError(f"method={method!r} is not valid; use 'auto', 'hooks' or 'vmap'")
+    if method == "hooks" and labels != "sampled":
+        raise ValueError("method='hooks' computes labels='sampled' only")
     if inputs.ndim < 2 or len(inputs) == 0:
         raise ValueError("inputs must be a non-empty batch (N, ...)")
     chunk = chunk_size or len(inputs)
     with eval_mode(model):
+        drawn = None
+        if labels == "sampled" and (
+            method == "hooks" or (method == "auto" and hooks_supported(model))
+        ):
+            try:
+                sq = per_example_sq_grad_norms(
+                    model, inputs, lambda lg: _sample_labels(lg, generator), chunk_size=chunk
+                )
+                return float(sq.mean())
+            except UnsupportedModelError as err:
+                if method == "hooks":
+                    raise
+                drawn = err.labels
         params, buffers = _state(model)
-        logits = _logits(model, inputs, chunk)
         if labels == "sampled":
-            y = _sample_labels(logits, generator)
+            y = _sample_labels(_logits(model, inputs, chunk), generator) if drawn is None else drawn
             fn = vmap(_per_example_sq_norm_fn(model, params, buffers), chunk_size=chunk)
             sq = fn(inputs, y)
             return float(sq.double().mean())
+        logits = _logits(model, inputs, chunk)
         return _trace_fisher_exact(model, params, buffers, inputs, logits, chunk)
 
 

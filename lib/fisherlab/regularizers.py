@@ -177,6 +177,10 @@ def build_regularizer(config: TrainConfig, num_classes: int) -> NoRegularizer:
         return NoRegularizer()
     if name == "mixup":
         return Mixup(config.alpha)
+    if name == "fp" and config.penalty_method == "finite_difference":
+        return FiniteDifferenceFisherPenalty(
+            config.alpha, config.penalty_every, config.penalty_start_epoch
+        )
     fns: dict[str, PenaltyFn] = {
         "fp": lambda m, x, y, g: fisher_penalty(m, x, generator=g),
         "fp_exact": lambda m, x, y, g: per_example_fisher_penalty(m, x, generator=g),
