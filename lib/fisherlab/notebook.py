@@ -14,13 +14,17 @@ import json
 import math
 import types
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
 
-from fisherlab.config import ConfigError, TrainConfig, check_choice
+if TYPE_CHECKING:
+    from fisherlab.training import RunResult
+
+from fisherlab.config import ConfigError, TrainConfig, check_choice, check_positive
 from fisherlab.data import load_arrays
+from fisherlab.sweep import EXECUTORS
 
 __all__ = ["NotebookParams", "record_results", "resolve_params"]
 
@@ -37,7 +41,13 @@ COMMON = (
     "output_dir",
     "runs_dir",
     "setting",
+    "executor",
+    "workers",
+    "ray_address",
+    "gpus_per_run",
 )
+# how runs are executed, unless the profile's YAML or the notebook says otherwise
+EXECUTION_DEFAULTS = {"executor": "local", "workers": 1, "ray_address": None, "gpus_per_run": 0.0}
 _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 _TRAIN_FIELDS = set(TrainConfig.__dataclass_fields__)
 # fields whose default is not None: a None among the parameters means "not set" for them
@@ -94,6 +104,20 @@ class NotebookParams(dict):
         }
         return TrainConfig.from_dict({**values, **changes})
 
+    def sweep(self, configs: list[TrainConfig], desc: str = "runs") -> list[RunResult]:
+        """Each config's run from the run store, the missing ones trained by the chosen executor
+        (``executor``, ``workers``, ``ray_address``, ``gpus_per_run``)."""
+        from fisherlab.runs import RunStore
+
+        return RunStore(self.runs_dir).run_all(
+            configs,
+            executor=self["executor"],
+            workers=self["workers"],
+            ray_address=self["ray_address"],
+            gpus_per_run=self["gpus_per_run"],
+            desc=desc,
+        )
+
     def positive(self, name: str) -> float:
         value = self[name]
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -134,6 +158,12 @@ def resolve_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:
     merged = {**defaults, **{k: v for k, v in given.items() if v is not None}, "profile": profile}
     merged.setdefault("output_dir", str(default_output_dir(notebook, profile, setting)))
     merged.setdefault("runs_dir", "outputs/runs")
+    for key, value in EXECUTION_DEFAULTS.items():
+        if merged.get(key) is None:
+            merged[key] = value
+    check_choice("executor", merged["executor"], EXECUTORS)
+    check_positive("workers", merged["workers"], integer=True)
+    check_positive("gpus_per_run", merged["gpus_per_run"], allow_zero=True)
     for key in ("output_dir", "runs_dir"):
         p = Path(merged[key]).expanduser()
         merged[key] = str(p if p.is_absolute() else REPO_ROOT / p)

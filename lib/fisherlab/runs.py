@@ -14,18 +14,15 @@ either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import platform
 import subprocess
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 import fisherlab
 from fisherlab.config import TrainConfig
@@ -106,37 +103,37 @@ class RunStore:
         self,
         configs: Iterable[TrainConfig],
         *,
+        executor: str = "local",
         workers: int = 1,
+        ray_address: str | None = None,
+        gpus_per_run: float = 0.0,
         progress: bool = True,
         desc: str = "runs",
     ) -> list[RunResult]:
-        """Every config's finished run, in order (the ``local`` executor).
+        """Every config's finished run, in order; the missing ones trained by ``executor``.
 
-        ``workers=1`` trains in this process, one run after another, each with its own progress
-        bar; ``workers>1`` trains the missing runs in a pool of that many processes with one
-        torch thread each (two 1-thread runs use 2 cores better than one 2-thread run), with a
-        progress bar over runs. A run that raises is reported with status ``failed`` (its error
-        in the summary) and the others go on; a diverging run is an ordinary finished record.
+        ``local`` with ``workers=1`` trains in this process, one run after another, each with its
+        own progress bar; with ``workers>1`` in a pool of that many processes with one torch
+        thread each. ``ray`` sends each missing run to a Ray cluster (see ``fisherlab.sweep``).
+        A run that raises is reported with status ``failed`` (its error in the summary) and the
+        others go on; a diverging run is an ordinary finished record.
         """
+        from fisherlab.sweep import train_missing
+
         configs = list(configs)
         todo = list({c.key(): c for c in configs if not self.is_done(c)}.values())
         failed: dict[str, str] = {}
-        if workers > 1 and len(todo) > 1:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as pool:
-                futures = {
-                    pool.submit(_run_in_worker, str(self.root), c.to_dict()): c for c in todo
-                }
-                bar = tqdm(
-                    as_completed(futures),
-                    total=len(futures),
-                    desc=desc,
-                    unit="run",
-                    disable=not progress,
-                )
-                for future in bar:
-                    if future.exception() is not None:
-                        failed[futures[future].key()] = repr(future.exception())
+        if executor != "local" or (workers > 1 and len(todo) > 1):
+            failed = train_missing(
+                self,
+                todo,
+                executor=executor,
+                workers=workers,
+                ray_address=ray_address,
+                gpus_per_run=gpus_per_run,
+                progress=progress,
+                desc=desc,
+            )
         results = []
         for c in configs:
             if c.key() in failed:

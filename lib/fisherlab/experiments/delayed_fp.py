@@ -18,7 +18,6 @@ import pandas as pd
 from fisherlab.config import ConfigError
 from fisherlab.experiments.fisher_penalty import method_config
 from fisherlab.notebook import NotebookParams, default_output_dir
-from fisherlab.runs import RunStore
 from fisherlab.training import RunResult
 
 __all__ = ["DelayedStudy", "check", "chosen_alpha", "findings", "run_study", "start_table"]
@@ -60,7 +59,7 @@ class DelayedStudy:
     delayed: dict[tuple[int, int], RunResult]  # (start epoch, seed)
 
 
-def run_study(p: NotebookParams, store: RunStore) -> DelayedStudy:
+def run_study(p: NotebookParams) -> DelayedStudy:
     check(p)
     alpha, source = chosen_alpha(p)
     lr_star = float(p["lr_star"])
@@ -79,7 +78,7 @@ def run_study(p: NotebookParams, store: RunStore) -> DelayedStudy:
     results = dict(
         zip(
             [*refs, *delayed],
-            store.run_all(configs, workers=p["workers"], desc="delayed FP runs"),
+            p.sweep(configs, "delayed FP runs"),
             strict=True,
         )
     )

@@ -19,7 +19,6 @@ from fisherlab import reference
 from fisherlab.analysis import summary_table
 from fisherlab.config import ConfigError, TrainConfig, check_choice
 from fisherlab.notebook import NotebookParams
-from fisherlab.runs import RunStore
 from fisherlab.training import RunResult
 
 __all__ = ["METHODS", "Study", "alpha_grid", "run_study"]
@@ -85,10 +84,6 @@ def method_config(
     )
 
 
-def _sweep(store: RunStore, configs: list[TrainConfig], desc: str, workers: int) -> list[RunResult]:
-    return store.run_all(configs, workers=workers, desc=desc)
-
-
 def _search_table(results: list[RunResult], key: str) -> pd.DataFrame:
     table = summary_table({f"{key}={getattr(r.config, key):.4g}": r for r in results})
     if key not in table:
@@ -103,17 +98,14 @@ def _best(table: pd.DataFrame, key: str) -> float:
     return float(ok.loc[ok["best val acc"].idxmax(), key])
 
 
-def run_study(p: NotebookParams, store: RunStore) -> Study:
+def run_study(p: NotebookParams) -> Study:
     """Search η* and α (unless given), then run every method with every seed."""
     check(p)
     seed0 = p["seeds"][0]
     lr_search = pd.DataFrame()
     if p.get("lr_grid"):
-        results = _sweep(
-            store,
-            [method_config(p, "eta_star", lr, 0, seed0) for lr in p["lr_grid"]],
-            "η* search",
-            p["workers"],
+        results = p.sweep(
+            [method_config(p, "eta_star", lr, 0, seed0) for lr in p["lr_grid"]], "η* search"
         )
         lr_search = _search_table(results, "lr")
         lr_star = _best(lr_search, "lr")
@@ -129,12 +121,7 @@ def run_study(p: NotebookParams, store: RunStore) -> Study:
             alphas[m] = float(fixed)
             continue
         grid = alpha_grid(p["alpha_v"][m], p["alpha_grid_points"])
-        results = _sweep(
-            store,
-            [method_config(p, m, lr_small, a, seed0) for a in grid],
-            f"α search {m}",
-            p["workers"],
-        )
+        results = p.sweep([method_config(p, m, lr_small, a, seed0) for a in grid], f"α search {m}")
         table = _search_table(results, "alpha").assign(method=m)
         searches.append(table)
         alphas[m] = _best(table, "alpha")
@@ -146,7 +133,7 @@ def run_study(p: NotebookParams, store: RunStore) -> Study:
     runs = dict(
         zip(
             configs,
-            _sweep(store, list(configs.values()), "Table 1 runs", p["workers"]),
+            p.sweep(list(configs.values()), "Table 1 runs"),
             strict=True,
         )
     )
@@ -169,7 +156,7 @@ def run_study(p: NotebookParams, store: RunStore) -> Study:
     extra = dict(
         zip(
             extra_configs,
-            _sweep(store, list(extra_configs.values()), "extra runs", p["workers"]),
+            p.sweep(list(extra_configs.values()), "extra runs"),
             strict=True,
         )
     )
