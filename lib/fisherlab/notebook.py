@@ -86,6 +86,7 @@ class NotebookParams(dict):
     """Resolved parameters of one notebook run (a dict), with helpers to build run configs."""
 
     notebook: str
+    run_keys: list[str]  # every run this notebook asked for, recorded with its results
 
     @property
     def output_dir(self) -> Path:
@@ -109,6 +110,7 @@ class NotebookParams(dict):
         (``executor``, ``workers``, ``ray_address``, ``gpus_per_run``)."""
         from fisherlab.runs import RunStore
 
+        self.run_keys.extend(c.key() for c in configs if c.key() not in self.run_keys)
         return RunStore(self.runs_dir).run_all(
             configs,
             executor=self["executor"],
@@ -127,7 +129,9 @@ class NotebookParams(dict):
         return float(value)
 
 
-def resolve_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:
+def resolve_params(
+    notebook: str, namespace: dict[str, Any], *, trains: bool = True
+) -> NotebookParams:
     """Merge the profile's YAML with the values set in the notebook (``globals()``), validated.
 
     Raises ``ConfigError`` naming an unknown parameter (with the valid ones) or a bad value
@@ -169,8 +173,10 @@ def resolve_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:
         merged[key] = str(p if p.is_absolute() else REPO_ROOT / p)
     params = NotebookParams(merged)
     params.notebook = notebook
-    config = params.train_config()  # validates every TrainConfig field now
-    load_arrays(config.dataset, config.data_root, **config.data_options)  # fails if data is missing
+    params.run_keys = []
+    if trains:
+        config = params.train_config()  # validates every TrainConfig field now
+        load_arrays(config.dataset, config.data_root, **config.data_options)  # data must be there
     params.output_dir.mkdir(parents=True, exist_ok=True)
     return params
 
@@ -182,7 +188,11 @@ def record_results(params: NotebookParams, **tables: pd.DataFrame | dict[str, An
     resolved parameters. Tests and notebook 00 read these files, not the notebook's cells.
     """
     out = params.output_dir
-    summary: dict[str, Any] = {"notebook": params.notebook, "params": dict(params)}
+    summary: dict[str, Any] = {
+        "notebook": params.notebook,
+        "params": dict(params),
+        "run_keys": params.run_keys,
+    }
     for name, table in tables.items():
         if isinstance(table, pd.DataFrame):
             table.to_csv(out / f"{name}.csv", index=False)

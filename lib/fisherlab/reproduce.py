@@ -1,10 +1,12 @@
-"""Execute every notebook at one profile into ``outputs/<profile>/<notebook>/``.
+"""Execute every notebook at one profile, then the reproduction report and its HTML export.
 
-    python -m fisherlab.reproduce --profile cpu            # all notebooks
-    python -m fisherlab.reproduce --profile smoke 01       # those whose name starts with 01
+    python -m fisherlab.reproduce --profile cpu            # all notebooks, then 00 + HTML
+    python -m fisherlab.reproduce --profile smoke 01 03    # those whose names start with 01, 03
 
-Training runs live in the run store, so an interrupted invocation started again redoes only
-what is missing: finished runs are read back, unfinished ones resume from their checkpoints.
+Each notebook goes to ``outputs/<profile>/<notebook>/<notebook>.ipynb``, the report to
+``outputs/<profile>/00_reproduction_report.{ipynb,html}``. Training runs live in the run store,
+so an interrupted invocation started again redoes only what is missing: finished runs are read
+back, unfinished ones resume from their checkpoints.
 """
 
 from __future__ import annotations
@@ -13,42 +15,79 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from fisherlab.notebook import PROFILES, REPO_ROOT
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+REPORT = "00_reproduction_report"
+
+__all__ = ["main", "notebooks"]
 
 
 def notebooks(prefixes: list[str]) -> list[Path]:
-    found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    """The experiment notebooks (not the report), in order, filtered by name prefixes."""
+    found = sorted(p for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb") if p.stem != REPORT)
     return [p for p in found if not prefixes or any(p.stem.startswith(x) for x in prefixes)]
+
+
+def _execute(nb: Path, out: Path, parameters: dict[str, Any]) -> None:
+    import papermill as pm
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    print(f"→ {nb.name} → {out}", flush=True)
+    pm.execute_notebook(
+        nb, out, parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS_DIR)
+    )
+    print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def export_html(executed: Path) -> Path:
+    """The executed report as a standalone HTML page (code cells hidden)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    html = executed.with_suffix(".html")
+    html.write_text(body)
+    return html
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", choices=PROFILES, default="cpu")
+    parser.add_argument("--runs-dir", help="run store (default outputs/runs)")
+    parser.add_argument(
+        "--outputs",
+        default=str(REPO_ROOT / "outputs"),
+        help="where outputs/<profile>/ goes (default: the repository's outputs/)",
+    )
+    parser.add_argument("--no-report", action="store_true", help="skip notebook 00 and its HTML")
     parser.add_argument("only", nargs="*", help="notebook name prefixes (default: all)")
     args = parser.parse_args(argv)
-    import papermill as pm
-
     selected = notebooks(args.only)
     if not selected:
         parser.error(f"no notebook in {NOTEBOOKS_DIR} matches {args.only}")
+    common: dict[str, Any] = {"profile": args.profile}
+    if args.runs_dir:
+        common["runs_dir"] = str(Path(args.runs_dir).resolve())
+    out_root = Path(args.outputs).resolve() / args.profile
     for nb in selected:
-        out_dir = REPO_ROOT / "outputs" / args.profile / nb.stem
-        out_dir.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        print(f"[{args.profile}] {nb.name} → {out_dir.relative_to(REPO_ROOT)}/", flush=True)
-        pm.execute_notebook(
-            nb,
-            out_dir / nb.name,
-            parameters={"profile": args.profile},
-            kernel_name="python3",
-            cwd=str(NOTEBOOKS_DIR),
+        _execute(
+            nb, out_root / nb.stem / nb.name, {**common, "output_dir": str(out_root / nb.stem)}
         )
-        print(
-            f"[{args.profile}] {nb.name} done in {time.perf_counter() - started:.0f} s", flush=True
+    if not args.no_report:
+        report = out_root / f"{REPORT}.ipynb"
+        _execute(
+            NOTEBOOKS_DIR / f"{REPORT}.ipynb",
+            report,
+            {**common, "output_dir": str(out_root / REPORT)},
         )
+        print(f"report: {export_html(report)}", flush=True)
     return 0
 
 
