@@ -146,6 +146,47 @@ def test_finite_difference_fisher_penalty_trains(tmp_path):
     assert r.summary["status"] == "finished" and (r.history.metric == "penalty").any()
 
 
+def test_label_noise_runs_track_clean_and_noisy_examples(tmp_path):
+    r = train(smoke_config(epochs=2, label_noise=0.4), tmp_path, progress=False)
+    metrics = set(r.history.metric)
+    for name in (
+        "train_acc_clean",
+        "train_acc_noisy",
+        "grad_norm_clean",
+        "grad_norm_noisy",
+        "grad_norm_ratio_clean_noisy",
+        "grad_cos_clean_noisy",
+    ):
+        assert name in metrics, name
+    cos = r.history[r.history.metric == "grad_cos_clean_noisy"].value
+    assert ((cos >= -1) & (cos <= 1)).all()
+    assert 0 <= r.summary["final_train_acc_noisy"] <= 1
+    assert "train_acc_clean" not in set(
+        train(smoke_config(epochs=1), tmp_path / "b", progress=False).history.metric
+    )
+
+
+def test_hessian_trace_is_measured_at_evaluations(tmp_path):
+    r = train(smoke_config(epochs=2, hessian_probes=3), tmp_path, progress=False)
+    h = r.history
+    assert sorted(h[h.metric == "trace_hessian"].step) == sorted(h[h.metric == "test_acc"].step)
+
+
+def test_init_from_a_stored_run(tmp_path):
+    from fisherlab.runs import RunStore
+
+    store = RunStore(tmp_path)
+    first = smoke_config(epochs=2)
+    store.run(first, progress=False)
+    cont = smoke_config(epochs=1, init_from=first.key(), lr=0.01)
+    r = store.run(cont, progress=False)
+    start = r.history[(r.history.metric == "test_acc") & (r.history.step == 0)].value.iloc[0]
+    end_first = store.load(first).summary["final_test_acc"]
+    assert start == end_first  # the continuation starts where the first run ended
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        train(smoke_config(init_from="0123456789abcdef"), tmp_path / "x", progress=False)
+
+
 def test_data_root_missing_fails_before_training(tmp_path):
     from fisherlab.data import DataNotFoundError
 

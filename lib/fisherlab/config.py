@@ -31,7 +31,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PENALTY_METHODS = ("double_backprop", "finite_difference")
 # Fields added after runs were first stored: hashed into the run key only when they differ from
 # their default, so adding a field never orphans the runs already in a store.
-_LATE_FIELDS = ("penalty_method",)
+_LATE_FIELDS = ("penalty_method", "init_from", "hessian_probes")
 
 
 class ConfigError(ValueError):
@@ -92,6 +92,9 @@ class TrainConfig:
     penalty_start_epoch: int = 0  # delayed FP (Fig. 3): no penalty before this epoch
     # FP's gradient: double backprop, or a finite-difference Hessian-vector product (≈ 1.6× faster)
     penalty_method: str = "double_backprop"
+    # start from the final weights of another run in the same store (its key; notebook 06)
+    init_from: str | None = None
+    hessian_probes: int = 0  # Hutchinson probes for Tr(H) at every evaluation (0: not measured)
     # measurements
     fisher_probe: int = 512  # fixed training examples on which Tr(F) is measured
     fisher_every: int = 25  # steps between Tr(F) measurements in the early phase
@@ -130,6 +133,11 @@ class TrainConfig:
             "fisher_max_after_epoch", self.fisher_max_after_epoch, integer=True, allow_zero=True
         )
         check_positive("log_every", self.log_every, integer=True)
+        check_positive("hessian_probes", self.hessian_probes, integer=True, allow_zero=True)
+        if self.init_from is not None and (
+            not isinstance(self.init_from, str) or not self.init_from.isalnum()
+        ):
+            raise ConfigError(f"init_from={self.init_from!r} must be the key of a stored run")
         check_positive("eval_every", self.eval_every)
         for name in ("subset", "max_steps", "fisher_every_late"):
             if getattr(self, name) is not None:

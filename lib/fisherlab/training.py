@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from fisherlab.config import TrainConfig
 from fisherlab.data import DataSplits, augment, epoch_order, load_splits, normalize, step_generator
-from fisherlab.estimators import trace_fisher, trace_fisher_batch
+from fisherlab.estimators import eval_mode, hutchinson_trace, trace_fisher, trace_fisher_batch
 from fisherlab.models import build_model
 from fisherlab.regularizers import build_regularizer
 
@@ -32,8 +32,8 @@ __all__ = ["RunResult", "evaluate", "resolve_device", "summarize", "train"]
 CHECKPOINT = "checkpoint.pt"
 PROBE_SEED = 4242  # the Tr(F) probe set is the same for every run on the same data
 EVAL_BATCH = 500
-# generator streams (see data.step_generator)
-AUGMENT, FISHER, FISHER_BATCH = 0, 1, 2
+# generator streams (see data.step_generator); 3 and 4 are the regularisers'
+AUGMENT, FISHER, FISHER_BATCH, HESSIAN = 0, 1, 2, 5
 
 
 @dataclass
@@ -116,6 +116,18 @@ class _Loop:
             data.train_images.device
         )
         self.probe = normalize(data.train_images[probe_idx], data.mean, data.std)
+        self.probe_labels = data.train_labels[probe_idx]
+        # label noise (notebook 05): fixed probes of clean and of noisy examples
+        self.noise_probes: dict[str, tuple[Tensor, Tensor]] = {}
+        if bool(data.noise_mask.any()):
+            for name, mask in (("clean", ~data.noise_mask), ("noisy", data.noise_mask)):
+                idx = torch.nonzero(mask.cpu()).squeeze(1)
+                idx = idx[torch.randperm(len(idx), generator=gen)[: config.fisher_probe]]
+                idx = idx.to(data.train_images.device)
+                self.noise_probes[name] = (
+                    normalize(data.train_images[idx], data.mean, data.std),
+                    data.train_labels[idx],
+                )
         self.step = 0
         self.rows: list[tuple[int, float, str, float]] = []
         self.window = torch.zeros(5, dtype=torch.float64)  # loss, correct, count, ‖g‖ sum, steps
@@ -180,7 +192,38 @@ class _Loop:
         fb = sum(trace_fisher_batch(self.model, x, generator=gen) for x in chunks) / len(chunks)
         self.log("trace_fisher", value)
         self.log("trace_fisher_batch", fb)
+        if self.noise_probes:
+            self.measure_noise()
         return value
+
+    def measure_noise(self) -> None:
+        """Clean vs noisy examples (Section 4.1, Fig. 5, 12): accuracy on their training labels,
+        mini-batch gradient norms, their ratio and the cosine between the two gradients."""
+        grads = {}
+        with eval_mode(self.model):
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            for name, (x, y) in self.noise_probes.items():
+                logits = self.model(x)
+                self.log(f"train_acc_{name}", float((logits.argmax(1) == y).float().mean()))
+                g = torch.autograd.grad(F.cross_entropy(logits, y), params)
+                grads[name] = torch.cat([t.reshape(-1) for t in g]).double()
+                self.log(f"grad_norm_{name}", float(grads[name].norm()))
+        clean, noisy = grads["clean"], grads["noisy"]
+        self.log("grad_norm_ratio_clean_noisy", float(clean.norm() / noisy.norm()))
+        self.log("grad_cos_clean_noisy", float(clean @ noisy / (clean.norm() * noisy.norm())))
+
+    def measure_hessian(self) -> None:
+        """Tr(H) by Hutchinson (Supplement B) on the first ``batch_size`` probe examples."""
+        cfg = self.config
+        b = min(cfg.batch_size, len(self.probe))
+        value = hutchinson_trace(
+            self.model,
+            self.probe[:b],
+            self.probe_labels[:b],
+            probes=cfg.hessian_probes,
+            generator=step_generator(cfg.seed, self.step, HESSIAN),
+        )
+        self.log("trace_hessian", value)
 
     def evaluate_all(self) -> None:
         d = self.data
@@ -192,6 +235,8 @@ class _Loop:
                 loss, acc = evaluate(self.model, images, labels, d)
                 self.log(f"{split}_loss", loss)
                 self.log(f"{split}_acc", acc)
+        if self.config.hessian_probes:
+            self.measure_hessian()
 
     # -- one SGD step --------------------------------------------------------------------------
     def sgd_step(self) -> bool:
@@ -277,6 +322,14 @@ def train(
         )
     loop = _Loop(config, data, device)
     run_dir = Path(run_dir) if run_dir is not None else None
+    if config.init_from is not None:
+        source = None if run_dir is None else run_dir.parent / config.init_from / CHECKPOINT
+        if source is None or not source.exists():
+            raise FileNotFoundError(
+                f"init_from={config.init_from!r}: no finished run {source} in this run store"
+            )
+        state = torch.load(source, map_location=device, weights_only=False)
+        loop.model.load_state_dict(state["model"])
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         if (run_dir / CHECKPOINT).exists():
@@ -342,6 +395,12 @@ def train(
         loss, acc = evaluate(loop.model, data.train_images, data.train_labels, data)
         loop.log("final_train_loss", loss)
         loop.log("final_train_acc", acc)
+        if loop.noise_probes:  # Tables 8 and 9: final train accuracy on clean / noisy examples
+            for name, mask in (("clean", ~data.noise_mask), ("noisy", data.noise_mask)):
+                _, acc = evaluate(
+                    loop.model, data.train_images[mask], data.train_labels[mask], data
+                )
+                loop.log(f"final_train_acc_{name}", acc)
         if not _fisher_due(config, loop.step, spe):
             loop.measure_fisher()
     if not loop.finalized:
@@ -410,4 +469,6 @@ def summarize(
         "final_train_acc": last("final_train_acc"),
         "final_train_loss": last("final_train_loss"),
         "last_epoch_train_acc": last("epoch_train_acc"),
+        "final_train_acc_clean": last("final_train_acc_clean"),
+        "final_train_acc_noisy": last("final_train_acc_noisy"),
     }
