@@ -5,6 +5,7 @@ Also: bad parameters fail fast, naming the parameter and the accepted values.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable
@@ -45,84 +46,34 @@ def _png_outputs(nb: dict) -> int:
     )
 
 
-def check_01(summary: dict, out: Path) -> None:
-    rows = summary["summary"]
-    assert [r["run"].split(" (")[0] for r in rows] == ["η*", "small LR"]
-    assert all(r["status"] == "finished" and r["max Tr(F)"] > 0 for r in rows)
-    f = summary["findings"]
-    assert f["trace_fisher_ratio"] == pytest.approx(rows[1]["max Tr(F)"] / rows[0]["max Tr(F)"])
-    gap = 100 * (rows[0]["best test acc"] - rows[1]["best test acc"])
-    assert f["best_test_gap_points"] == pytest.approx(gap)
-    assert len(f["lines"]) >= 4
-    assert {"fig1_fisher_explosion.png", "fig18_early_phase.png", "summary.csv"} <= {
-        p.name for p in out.iterdir()
-    }
-
-
-def check_03(summary: dict, out: Path) -> None:
-    methods = [r["method"] for r in summary["methods"]]
-    assert methods == ["eta_star", "baseline", "gpx", "gp", "fp", "gpr"]
-    assert all(r["seeds"] == 2 for r in summary["methods"])
-    assert len(summary["per_run"]) == 12
-    chosen = summary["chosen"]
-    assert chosen["lr_star"] in summary["params"]["lr_grid"]
-    assert chosen["lr_small"] == pytest.approx(chosen["lr_star"] / 10)
-    # FP's α was searched on its grid; the others were fixed by the profile
-    assert len(summary["alpha_search"]) == summary["params"]["alpha_grid_points"]
-    assert chosen["alphas"]["gp"] == summary["params"]["alphas"]["gp"]
-    gaps = {r["method"]: r for r in summary["gaps"]}
-    assert gaps["baseline"]["best Δ vs baseline (pts)"] == 0
-    assert gaps["fp"]["best Δ vs eta_star (pts)"] == pytest.approx(
-        gaps["fp"]["best test (%)"] - gaps["eta_star"]["best test (%)"]
+def checks(name: str) -> tuple[Callable[[dict, Path], None], dict, bool]:
+    """``tests/checks_NN.py`` holds notebook NN's assertions (``check``), extra smoke parameters
+    (``EXTRA_PARAMS``) and whether it must show figures (``INLINE_FIGURES``, default True)."""
+    module = importlib.import_module(f"checks_{name[:2]}")
+    return (
+        module.check,
+        getattr(module, "EXTRA_PARAMS", {}),
+        getattr(module, "INLINE_FIGURES", True),
     )
-    ref = {r["method"]: r["paper Table 1 test acc (%)"] for r in summary["methods"]}
-    assert ref["fp"] == 79.66  # the labelled reference column for SimpleCNN / CIFAR-10
-    assert all(-1 <= r["pearson"] <= 1 for r in summary["correlation"])
-    assert [r["run"] for r in summary["supplement_c"]] == [
-        "FP f=10",
-        "FP f=1",
-        "FP per-example (eq. 6)",
-    ]
-    assert len(summary["findings"]["lines"]) == 5
-    assert {"fig4_fisher_penalty.png", "fig15_trace_fisher_batch.png"} <= {
-        p.name for p in out.iterdir()
-    }
-
-
-def check_04(summary: dict, out: Path) -> None:
-    assert [r["start epoch"] for r in summary["starts"]] == summary["params"]["start_epochs"]
-    assert summary["chosen"]["alpha"] == 0.01
-    assert set(summary["references"]) == {"eta_star", "baseline"}
-    f = summary["findings"]
-    assert -1 <= f["spearman_start_vs_final_test"] <= 1 and len(f["lines"]) == 3
-    assert (out / "fig3_delayed_fisher_penalty.png").exists()
-
-
-CHECKS: dict[str, Callable[[dict, Path], None]] = {
-    "01_fisher_explosion": check_01,
-    "03_fisher_penalty": check_03,
-    "04_delayed_fisher_penalty": check_04,
-}
-# parameters a notebook's smoke test sets beyond the smoke profile
-EXTRA_PARAMS: dict[str, dict] = {"04_delayed_fisher_penalty": {"alpha": 0.01}}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_smoke(name, tmp_path):
     started = time.perf_counter()
-    nb, out = execute(name, tmp_path, **EXTRA_PARAMS.get(name, {}))
+    check, extra, figures = checks(name)
+    nb, out = execute(name, tmp_path, **extra)
     elapsed = time.perf_counter() - started
-    assert _png_outputs(nb) >= 1, "figures must render inline"
+    assert _png_outputs(nb) >= figures, "figures must render inline"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["params"]["profile"] == "smoke"
-    CHECKS[name](summary, out)
+    check(summary, out)
     print(f"{name}: {elapsed:.1f} s")
 
 
 def test_every_notebook_has_checks_and_params():
     for name in NOTEBOOKS:
-        assert name in CHECKS, f"{name} has no assertions on its recorded results"
+        assert (REPO / "tests" / f"checks_{name[:2]}.py").exists(), f"{name} has no checks"
         for profile in ("smoke", "cpu", "paper"):
             path = REPO / "params" / profile / f"{name}.yaml"
             assert path.exists(), path
