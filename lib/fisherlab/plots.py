@@ -129,7 +129,14 @@ def train_val_accuracy(history: pd.DataFrame, ax: Axes) -> Axes:
     )
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
-    ax.legend(title=None, fontsize="small")
+    ax.legend(
+        title=None,
+        fontsize="x-small",
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22),
+        ncol=3,
+        frameon=False,
+    )
     return ax
 
 
