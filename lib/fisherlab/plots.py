@@ -188,3 +188,122 @@ def figure(
 ) -> tuple[Figure, list[Axes]]:
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
     return fig, list(axes.ravel())
+
+
+# -- added for notebooks 02 and 06 ---------------------------------------------------------------
+
+__all__ += ["histograms", "lines", "mean_points", "ramp"]
+
+
+def ramp(keys: list, cmap: str = "coolwarm", lo: float = 0.0, hi: float = 1.0) -> dict:
+    """One colour per key along ``cmap`` from ``lo`` to ``hi`` (fractions of the map), in the
+    given order (with coolwarm: cool → warm for small → large)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    n = len(keys)
+    where = [hi] if n == 1 else [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+    return {k: to_hex(colormaps[cmap](w)) for k, w in zip(keys, where, strict=True)}
+
+
+def lines(
+    history: pd.DataFrame,
+    metric: str,
+    ax: Axes,
+    palette: dict[str, str],
+    *,
+    x: str = "epoch",
+    ylabel: str | None = None,
+    logy: bool = False,
+    max_step: int | None = None,
+    smooth: int = 1,
+) -> Axes:
+    """Like :func:`curves`, with the colours given per ``run`` label (``palette``, which also
+    sets the legend order) and an optional centred rolling mean over ``smooth`` points."""
+    df = history[history.metric == metric]
+    if max_step is not None:
+        df = df[df.step <= max_step]
+    runs = [r for r in palette if r in set(df["run"])]
+    for run in runs:
+        d = df[df.run == run].sort_values("step")
+        y = d.value.rolling(smooth, center=True, min_periods=1).mean() if smooth > 1 else d.value
+        ax.plot(d[x], y, color=palette[run], label=run, lw=1.4)
+    ax.set_xlabel("epoch" if x == "epoch" else "SGD step")
+    ax.set_ylabel(ylabel or metric)
+    if logy:
+        ax.set_yscale("log")
+    if runs:
+        ax.legend(title=None, fontsize="small")
+    return ax
+
+
+def mean_points(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    by: str,
+    ax: Axes,
+    *,
+    palette: dict[str, str] | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    logx: bool = False,
+) -> Axes:
+    """One point per group ``by`` at the mean of ``x`` and ``y`` with ± std error bars both ways
+    (the paper's Fig. 2/7), each run behind it as a faint dot."""
+    groups = list(dict.fromkeys(table[by]))
+    palette = palette or ramp(groups, "viridis")
+    for g in groups:
+        d = table[table[by] == g]
+        c = palette.get(g, "#7f7f7f")
+        ax.scatter(d[x], d[y], color=c, alpha=0.3, s=14, lw=0)
+        xerr = d[x].std(ddof=1) if len(d) > 1 else 0.0
+        yerr = d[y].std(ddof=1) if len(d) > 1 else 0.0
+        ax.errorbar(
+            d[x].mean(),
+            d[y].mean(),
+            xerr=xerr,
+            yerr=yerr,
+            fmt="o",
+            color=c,
+            ms=7,
+            capsize=3,
+            label=f"{g} (n={len(d)})",
+        )
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    if logx:
+        ax.set_xscale("log")
+    ax.legend(title=None, fontsize="small")
+    return ax
+
+
+def histograms(
+    table: pd.DataFrame,
+    value: str,
+    by: str,
+    ax: Axes,
+    *,
+    palette: dict[str, str] | None = None,
+    bins: int = 10,
+    xlabel: str | None = None,
+) -> Axes:
+    """Overlaid histograms of ``value``, one per group ``by``, on shared bins (Fig. 6/13)."""
+    v = pd.to_numeric(table[value], errors="coerce")
+    df = table[v.notna() & (v.abs() != float("inf"))]
+    groups = list(dict.fromkeys(df[by]))
+    sns.histplot(
+        data=df,
+        x=value,
+        hue=by,
+        hue_order=groups,
+        palette=palette,
+        bins=bins,
+        ax=ax,
+        element="step",
+        alpha=0.35,
+        common_bins=True,
+    )
+    ax.set_xlabel(xlabel or value)
+    ax.set_ylabel("runs")
+    return ax
