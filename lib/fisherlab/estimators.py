@@ -23,6 +23,7 @@ from fisherlab.per_example_norms import (
     UnsupportedModelError,
     hooks_supported,
     per_example_sq_grad_norms,
+    per_example_sq_grad_norms_all_labels,
 )
 
 __all__ = ["eval_mode", "hutchinson_trace", "trace_fisher", "trace_fisher_batch"]
@@ -97,33 +98,34 @@ def trace_fisher(
     computed in closed form as Tr(J_iᵀ (diag p_i − p_i p_iᵀ) J_i) with J_i the Jacobian of the
     logits (C backward passes per example, C = number of classes).
 
-    Cost (sampled): one forward to draw labels plus per-example gradients by ``torch.func.vmap``
-    (≈ one forward+backward of the batch with per-example gradient materialisation), in chunks of
-    ``chunk_size`` examples (default: all at once) to bound memory. BatchNorm in eval mode.
+    Cost (sampled, ``method="vmap"``): one forward to draw labels plus per-example gradients by
+    ``torch.func.vmap`` (≈ one forward+backward of the batch with per-example gradient
+    materialisation), in chunks of ``chunk_size`` examples (default: all at once) to bound
+    memory. BatchNorm in eval mode.
 
-    ``method`` (sampled labels only): ``"hooks"`` computes the per-example squared norms with
-    layer hooks in one forward (which also draws the labels, when not chunked) and one backward
-    (:mod:`fisherlab.per_example_norms`; Linear, Conv2d, eval-mode BatchNorm, SkipInit) and
-    raises ``UnsupportedModelError`` for other models; ``"vmap"`` is the ``torch.func`` path
-    above, for any model; ``"auto"`` (default) uses the hooks when the model is supported and
-    falls back to vmap otherwise (with the same labels). Both give the same value up to
-    floating-point rounding for the same ``generator``.
+    ``method``: ``"hooks"`` computes the per-example squared norms with layer hooks
+    (:mod:`fisherlab.per_example_norms`; Linear, Conv2d, eval-mode BatchNorm, SkipInit) in one
+    forward (which also draws the labels, when not chunked) and one backward — for
+    ``labels="exact"`` one forward and C backwards, ‖g(x_i, y)‖² for every y weighted by
+    p(y|x_i) — and raises ``UnsupportedModelError`` for other models; ``"vmap"`` is the
+    ``torch.func`` path above, for any model; ``"auto"`` (default) uses the hooks when the
+    model is supported and falls back to vmap otherwise (with the same labels). Both give the
+    same value up to floating-point rounding for the same ``generator``.
     """
     if labels not in ("sampled", "exact"):
         raise ValueError(f"labels={labels!r} is not valid; use 'sampled' or 'exact'")
     if method not in ("auto", "hooks", "vmap"):
         raise ValueError(f"method={method!r} is not valid; use 'auto', 'hooks' or 'vmap'")
-    if method == "hooks" and labels != "sampled":
-        raise ValueError("method='hooks' computes labels='sampled' only")
     if inputs.ndim < 2 or len(inputs) == 0:
         raise ValueError("inputs must be a non-empty batch (N, ...)")
     chunk = chunk_size or len(inputs)
     with eval_mode(model):
         drawn = None
-        if labels == "sampled" and (
-            method == "hooks" or (method == "auto" and hooks_supported(model))
-        ):
+        if method == "hooks" or (method == "auto" and hooks_supported(model)):
             try:
+                if labels == "exact":
+                    sq, lg = per_example_sq_grad_norms_all_labels(model, inputs, chunk_size=chunk)
+                    return float((torch.softmax(lg.double(), dim=-1) * sq).sum(1).mean())
                 sq = per_example_sq_grad_norms(
                     model, inputs, lambda lg: _sample_labels(lg, generator), chunk_size=chunk
                 )
