@@ -17,10 +17,11 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+
 from fisherlab.estimators import hutchinson_trace, trace_fisher
 from fisherlab.models import build_model
 from fisherlab.penalties import fisher_penalty, fisher_penalty_grad_fd
-from torch.profiler import ProfilerActivity, profile
 
 warnings.filterwarnings("ignore")
 

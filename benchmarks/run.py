@@ -47,10 +47,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+
 from fisherlab.data import augment, epoch_order, load_splits, normalize, step_generator
 from fisherlab.estimators import _sample_labels, hutchinson_trace, trace_fisher
 from fisherlab.models import build_model
-from torch import Tensor, nn
 
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 warnings.filterwarnings("ignore", message="Extension saving to")  # BackPACK on the root module

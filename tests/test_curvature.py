@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from fisherlab.config import ConfigError, TrainConfig
 from fisherlab.experiments import curvature as cv
 from fisherlab.notebook import NotebookParams

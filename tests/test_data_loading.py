@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import SHARED_DATASETS
+
 from fisherlab.data import (
     DataNotFoundError,
     augment,

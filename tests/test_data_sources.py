@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from fisherlab.data import sources
 from fisherlab.data.sources import (
     DataNotFoundError,
@@ -22,7 +24,6 @@ from fisherlab.data.sources import (
     read_tinyimagenet,
     synthetic,
 )
-from PIL import Image
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared/datasets"
 CIFAR10_NAMES = [

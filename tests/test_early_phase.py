@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from fisherlab.config import TrainConfig
 from fisherlab.experiments import early_phase as ep
 from fisherlab.notebook import NotebookParams

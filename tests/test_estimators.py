@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from fisherlab.estimators import hutchinson_trace, trace_fisher, trace_fisher_batch
 from torch import nn
+
+from fisherlab.estimators import hutchinson_trace, trace_fisher, trace_fisher_batch
 
 
 def _params(model: nn.Module) -> list[torch.Tensor]:

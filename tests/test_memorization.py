@@ -14,6 +14,7 @@ import pandas as pd
 import papermill as pm
 import pytest
 from conftest import REPO
+
 from fisherlab import notebook, reference
 from fisherlab.config import ConfigError, TrainConfig
 from fisherlab.experiments import memorization as mem

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import torch
-from fisherlab.models import MODEL_NAMES, build_model, model_options
 from torch import nn
+
+from fisherlab.models import MODEL_NAMES, build_model, model_options
 
 torch.set_num_threads(1)
 

@@ -7,6 +7,7 @@ import json
 import matplotlib
 import pandas as pd
 import pytest
+
 from fisherlab import analysis, plots
 from fisherlab.config import ConfigError
 from fisherlab.notebook import default_output_dir, record_results, resolve_params

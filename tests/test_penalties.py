@@ -9,6 +9,8 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+
 from fisherlab.config import TrainConfig
 from fisherlab.data.batches import step_generator
 from fisherlab.models import build_model
@@ -30,7 +32,6 @@ from fisherlab.regularizers import (
     Penalty,
     build_regularizer,
 )
-from torch import Tensor, nn
 
 
 def _params(model: nn.Module) -> list[Tensor]:

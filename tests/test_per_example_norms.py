@@ -7,6 +7,9 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import vmap
+
 from fisherlab import per_example_norms as pen
 from fisherlab.estimators import _per_example_sq_norm_fn, _state, eval_mode, trace_fisher
 from fisherlab.models import build_model
@@ -16,8 +19,6 @@ from fisherlab.per_example_norms import (
     per_example_sq_grad_norms,
     per_example_sq_grad_norms_all_labels,
 )
-from torch import Tensor, nn
-from torch.func import vmap
 
 
 def vmap_sq_norms(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from conftest import REPO
+
 from fisherlab import report
 
 

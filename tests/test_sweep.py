@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_training import smoke_config
+
 from fisherlab.config import ConfigError
 from fisherlab.runs import RunStore
-from test_training import smoke_config
 
 
 def _configs():

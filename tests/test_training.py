@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+
 from fisherlab.config import TrainConfig
 from fisherlab.runs import RunStore
 from fisherlab.training import _Loop, train

@@ -188,6 +188,7 @@ def record_results(params: NotebookParams, **tables: pd.DataFrame | dict[str, An
     resolved parameters. Tests and notebook 00 read these files, not the notebook's cells.
     """
     out = params.output_dir
+
     def portable(value: Any) -> Any:  # paths inside the repository, relative to it
         if isinstance(value, str) and value.startswith(str(REPO_ROOT) + "/"):
             return value[len(str(REPO_ROOT)) + 1 :]

@@ -271,7 +271,7 @@ def load_splits(
         val_images=_nchw(np.asarray(arrays.train_images)[val_idx], device),
         val_labels=torch.from_numpy(labels[val_idx]).to(device),
         test_images=_nchw(np.asarray(arrays.test_images), device),
-        test_labels=torch.from_numpy(np.asarray(arrays.test_labels, dtype=np.int64)).to(device),
+        test_labels=torch.from_numpy(np.array(arrays.test_labels, dtype=np.int64)).to(device),
         mean=scaled.mean(dim=(0, 2, 3)),
         std=scaled.std(dim=(0, 2, 3)).clamp_min(1e-3),
         classes=tuple(arrays.classes),

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from fisherlab.config import ConfigError, TrainConfig
 from fisherlab.experiments.early_phase import bootstrap, interval, pearson, scaled_cadence, spearman
 from fisherlab.notebook import NotebookParams

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from fisherlab.config import ConfigError
 from fisherlab.experiments.fisher_penalty import method_config
 from fisherlab.notebook import NotebookParams, default_output_dir

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from fisherlab.config import ConfigError, TrainConfig
 from fisherlab.notebook import NotebookParams
 from fisherlab.training import RunResult

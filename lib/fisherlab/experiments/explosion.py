@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+
 from fisherlab.analysis import accuracy_at_matched_train_accuracy
 from fisherlab.config import ConfigError, TrainConfig
 from fisherlab.notebook import NotebookParams

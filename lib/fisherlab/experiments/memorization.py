@@ -23,14 +23,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+
 from fisherlab import plots, reference
 from fisherlab.config import ConfigError, TrainConfig, check_choice
 from fisherlab.data import load_splits
 from fisherlab.notebook import NotebookParams
 from fisherlab.training import RunResult
-from matplotlib.axes import Axes
-from matplotlib.colors import to_hex
-from matplotlib.figure import Figure
 
 __all__ = [
     "METHODS",
