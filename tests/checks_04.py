@@ -13,5 +13,5 @@ def check(summary: dict, out: Path) -> None:
     assert summary["chosen"]["alpha"] == 0.01
     assert set(summary["references"]) == {"eta_star", "baseline"}
     f = summary["findings"]
-    assert -1 <= f["spearman_start_vs_final_test"] <= 1 and len(f["lines"]) == 3
+    assert -1 <= f["spearman_start_vs_final_test"] <= 1 and len(f["lines"]) == 4
     assert (out / "fig3_delayed_fisher_penalty.png").exists()

@@ -53,6 +53,7 @@ def test_verdicts_follow_the_numbers():
     assert v["Small learning rate → Tr(F) explodes early"] == "reproduced"
     assert v["Small learning rate → worse test accuracy"] == "reproduced"
     assert v["Fisher penalty closes the gap"] == "reproduced"  # 3 of 5 points
+    assert v["FP beats the small-learning-rate baseline"] == "reproduced"
     assert v["Gradient-norm regularisers lower max Tr(F)"] == "reproduced"
     assert v["Tr(F^B) tracks Tr(F)"] == "reproduced"
     assert v["FP must start early"] == "not run"

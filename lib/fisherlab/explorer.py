@@ -50,10 +50,13 @@ def run_index(
                 **{f: config.get(f) for f in FIELDS},
                 "status": summary.get("status"),
                 "best test acc": summary.get("best_test_acc"),
+                "max Tr(F)": summary.get("max_trace_fisher"),
                 "notebooks": ", ".join(used.get(d.parent.name, [])),
             }
         )
-    return pd.DataFrame(rows, columns=["key", *FIELDS, "status", "best test acc", "notebooks"])
+    return pd.DataFrame(
+        rows, columns=["key", *FIELDS, "status", "best test acc", "max Tr(F)", "notebooks"]
+    )
 
 
 def _label(row: pd.Series) -> str:

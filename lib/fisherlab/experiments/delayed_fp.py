@@ -18,7 +18,7 @@ import pandas as pd
 
 from fisherlab.config import ConfigError
 from fisherlab.experiments.fisher_penalty import method_config
-from fisherlab.notebook import NotebookParams, default_output_dir
+from fisherlab.notebook import REPO_ROOT, NotebookParams, default_output_dir
 from fisherlab.training import RunResult
 
 __all__ = ["DelayedStudy", "check", "chosen_alpha", "findings", "run_study", "start_table"]
@@ -46,7 +46,8 @@ def chosen_alpha(p: NotebookParams) -> tuple[float, str]:
     if path.exists():
         fp = json.loads(path.read_text()).get("chosen", {}).get("alphas", {}).get("fp")
         if fp is not None:
-            return float(fp), f"notebook 03's results ({path})"
+            shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+            return float(fp), f"notebook 03's results ({shown})"
     return float(p["alpha_default"]), "alpha_default (notebook 03 has not run at this profile)"
 
 
@@ -140,25 +141,46 @@ def reference_levels(study: DelayedStudy) -> dict[str, dict[str, float]]:
     return out
 
 
-def findings(table: pd.DataFrame, refs: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Does a later start recover less? Rank correlation of start epoch with final test accuracy,
-    earliest vs latest start, and each start against the baseline and η* (points)."""
-    e, acc = table["start epoch"], table["final test acc"]
-    rho = float(e.rank().corr(acc.rank())) if len(table) >= 3 else float("nan")
+def _rank_corr(a: pd.Series, b: pd.Series) -> float:
+    return float(a.rank().corr(b.rank())) if len(a) >= 3 else float("nan")
+
+
+def findings(
+    table: pd.DataFrame, refs: dict[str, dict[str, float]], seeds: int = 1
+) -> dict[str, Any]:
+    """Does a later start recover less? Rank correlation of start epoch with final test accuracy
+    and with max Tr(F), earliest vs latest start, each against the baseline and η* (points).
+    With one seed per start, a weak correlation (|ρ| < 0.5) is reported as inconclusive."""
+    e = table["start epoch"]
+    rho = _rank_corr(e, table["final test acc"])
+    rho_f = _rank_corr(e, table["max Tr(F)"])
     first, last = table.iloc[0], table.iloc[-1]
     base, star = refs["baseline"]["final"], refs["eta_star"]["final"]
     drop = float(first["final test acc"] - last["final test acc"])
+    later_less = rho < 0 and drop > 0
+    strength = "strongly" if rho <= -0.8 else "weakly" if later_less else ""
+    verdict = (
+        f"— later starts recover {strength} less, as in the paper"
+        if later_less
+        else "— later starts do not recover less at this scale"
+    )
+    if later_less and abs(rho) < 0.5 and seeds == 1:
+        verdict += " (but |ρ| < 0.5 with one seed per start: inconclusive)"
     lines = [
         f"FP from epoch {int(first['start epoch'])}: final test {first['final test acc']:.2f}% "
         f"({first['final test acc'] - base:+.2f} points vs the baseline's {base:.2f}%, "
         f"{first['final test acc'] - star:+.2f} vs η*'s {star:.2f}%).",
         f"FP from epoch {int(last['start epoch'])}: final test {last['final test acc']:.2f}% "
         f"({last['final test acc'] - base:+.2f} vs the baseline).",
-        f"Spearman correlation of start epoch with final test accuracy: {rho:+.2f} "
-        + (
-            "— later starts recover less, as in the paper."
-            if rho < 0 and drop > 0
-            else "— later starts do not recover less at this scale."
-        ),
+        f"Spearman correlation of start epoch with final test accuracy over {len(table)} starts "
+        f"({seeds} seed{'s' if seeds > 1 else ''} each): {rho:+.2f} {verdict}.",
+        f"Spearman correlation of start epoch with max Tr(F): {rho_f:+.2f} (max Tr(F) "
+        f"{first['max Tr(F)']:.0f} from epoch {int(first['start epoch'])}, "
+        f"{last['max Tr(F)']:.0f} from epoch {int(last['start epoch'])}).",
     ]
-    return {"spearman_start_vs_final_test": rho, "earliest_minus_latest_pts": drop, "lines": lines}
+    return {
+        "spearman_start_vs_final_test": rho,
+        "spearman_start_vs_max_trace_fisher": rho_f,
+        "earliest_minus_latest_pts": drop,
+        "lines": lines,
+    }
