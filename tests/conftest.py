@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -71,3 +72,24 @@ def small_case(request: pytest.FixtureRequest) -> tuple[nn.Module, torch.Tensor,
     model.train()
     y = torch.randint(0, 3, (len(x),))
     return model, x, y
+
+
+def snapshot(model: nn.Module) -> dict:
+    """Everything an estimator must leave as it was: state, train/eval flags, ``.grad``."""
+    return {
+        "state": copy.deepcopy(model.state_dict()),
+        "modes": [m.training for m in model.modules()],
+        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+    }
+
+
+def assert_untouched(model: nn.Module, before: dict, *, no_hooks: bool = False) -> None:
+    after = snapshot(model)
+    assert after["modes"] == before["modes"]
+    for k, v in before["state"].items():
+        assert torch.equal(v, after["state"][k]), k
+    for g0, g1 in zip(before["grads"], after["grads"], strict=True):
+        assert (g0 is None and g1 is None) or torch.equal(g0, g1)
+    if no_hooks:
+        for m in model.modules():
+            assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks

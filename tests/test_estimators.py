@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_untouched, snapshot
 from torch import nn
 
 from fisherlab.estimators import hutchinson_trace, trace_fisher, trace_fisher_batch
@@ -57,23 +58,6 @@ def brute_hessian_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
     h = torch.autograd.functional.hessian(loss, flat)
     off = h.pow(2).sum() - h.diagonal().pow(2).sum()
     return float(h.trace()), float(off)
-
-
-def _snapshot(model: nn.Module) -> dict:
-    return {
-        "state": copy.deepcopy(model.state_dict()),
-        "modes": [m.training for m in model.modules()],
-        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
-    }
-
-
-def _assert_untouched(model: nn.Module, before: dict) -> None:
-    after = _snapshot(model)
-    assert after["modes"] == before["modes"]
-    for k, v in before["state"].items():
-        assert torch.equal(v, after["state"][k]), k
-    for g0, g1 in zip(before["grads"], after["grads"], strict=True):
-        assert (g0 is None and g1 is None) or torch.equal(g0, g1)
 
 
 def test_trace_fisher_exact_matches_loop_over_labels(small_case):
@@ -162,9 +146,9 @@ def test_identity_fails_for_a_smooth_nonlinearity():
 def test_estimators_leave_model_untouched(small_case, estimate):
     model, x, y = small_case
     F.cross_entropy(model(x), y).backward()  # populate .grad (and BN running stats)
-    before = _snapshot(model)
+    before = snapshot(model)
     estimate(model, x, y)
-    _assert_untouched(model, before)
+    assert_untouched(model, before)
 
 
 def test_batchnorm_is_measured_in_eval_mode(small_case):

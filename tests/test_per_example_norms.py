@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_untouched, snapshot
 from torch import Tensor, nn
 from torch.func import vmap
 
@@ -36,25 +35,6 @@ def loop_sq_norms(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
             loss = F.cross_entropy(model(xi.unsqueeze(0)), yi.unsqueeze(0))
             out.append(sum(g.double().pow(2).sum() for g in torch.autograd.grad(loss, params)))
     return torch.stack(out)
-
-
-def _snapshot(model: nn.Module) -> dict:
-    return {
-        "state": copy.deepcopy(model.state_dict()),
-        "modes": [m.training for m in model.modules()],
-        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
-    }
-
-
-def _assert_untouched(model: nn.Module, before: dict) -> None:
-    after = _snapshot(model)
-    assert after["modes"] == before["modes"]
-    for k, v in before["state"].items():
-        assert torch.equal(v, after["state"][k]), k
-    for g0, g1 in zip(before["grads"], after["grads"], strict=True):
-        assert (g0 is None and g1 is None) or torch.equal(g0, g1)
-    for m in model.modules():
-        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -90,10 +70,10 @@ def test_hooks_match_per_example_loop(small_case):
 def test_trace_fisher_hooks_equals_vmap(small_case, chunk_size):
     model, x, _ = small_case
     F.cross_entropy(model(x), torch.zeros(len(x), dtype=torch.long)).backward()
-    before = _snapshot(model)
+    before = snapshot(model)
     kw = {"chunk_size": chunk_size}
     hooks = trace_fisher(model, x, generator=_gen(4), method="hooks", **kw)
-    _assert_untouched(model, before)
+    assert_untouched(model, before, no_hooks=True)
     vm = trace_fisher(model, x, generator=_gen(4), method="vmap", **kw)
     auto = trace_fisher(model, x, generator=_gen(4), **kw)
     assert hooks == pytest.approx(vm, rel=1e-10)
@@ -103,9 +83,9 @@ def test_trace_fisher_hooks_equals_vmap(small_case, chunk_size):
 @pytest.mark.parametrize("chunk_size", [None, 4])
 def test_exact_trace_fisher_hooks_equals_vmap(small_case, chunk_size):
     model, x, _ = small_case
-    before = _snapshot(model)
+    before = snapshot(model)
     hooks = trace_fisher(model, x, labels="exact", method="hooks", chunk_size=chunk_size)
-    _assert_untouched(model, before)
+    assert_untouched(model, before, no_hooks=True)
     vm = trace_fisher(model, x, labels="exact", method="vmap", chunk_size=chunk_size)
     assert hooks == pytest.approx(vm, rel=1e-10)
 
@@ -141,12 +121,12 @@ def test_project_models_hooks_equal_vmap(name, options, size):
     assert hooks_supported(model)
     y = torch.randint(0, 10, (4,))
     F.cross_entropy(model(x), y).backward()
-    before = _snapshot(model)
+    before = snapshot(model)
     got = per_example_sq_grad_norms(model, x, y)
-    _assert_untouched(model, before)
+    assert_untouched(model, before, no_hooks=True)
     torch.testing.assert_close(got, vmap_sq_norms(model, x, y), rtol=1e-9, atol=0)
     hooks = trace_fisher(model, x, generator=_gen(1), method="hooks")
-    _assert_untouched(model, before)
+    assert_untouched(model, before, no_hooks=True)
     assert hooks == pytest.approx(trace_fisher(model, x, generator=_gen(1), method="vmap"), 1e-9)
     exact = trace_fisher(model, x, labels="exact", method="hooks")
     assert exact == pytest.approx(trace_fisher(model, x, labels="exact", method="vmap"), 1e-9)
@@ -290,19 +270,19 @@ def test_unsupported_models_fall_back_to_vmap(kind, chunk_size):
     x = torch.randn(7, 4, dtype=torch.float64)
     assert hooks_supported(model) is not static
     F.cross_entropy(model(x), torch.zeros(7, dtype=torch.long)).backward()
-    before = _snapshot(model)
+    before = snapshot(model)
     with pytest.raises(UnsupportedModelError):
         trace_fisher(model, x, generator=_gen(2), method="hooks", chunk_size=chunk_size)
-    _assert_untouched(model, before)
+    assert_untouched(model, before, no_hooks=True)
     auto = trace_fisher(model, x, generator=_gen(2), chunk_size=chunk_size)
-    _assert_untouched(model, before)
+    assert_untouched(model, before, no_hooks=True)
     vm = trace_fisher(model, x, generator=_gen(2), method="vmap", chunk_size=chunk_size)
     assert auto == pytest.approx(vm, rel=1e-12)
     assert auto == pytest.approx(float(loop_sq_norms(model, x, _labels(model, x, 2)).mean()))
     with pytest.raises(UnsupportedModelError):
         trace_fisher(model, x, labels="exact", method="hooks", chunk_size=chunk_size)
     exact = trace_fisher(model, x, labels="exact", chunk_size=chunk_size)
-    _assert_untouched(model, before)
+    assert_untouched(model, before, no_hooks=True)
     assert exact == trace_fisher(model, x, labels="exact", method="vmap", chunk_size=chunk_size)
 
 
