@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 
@@ -93,3 +94,24 @@ def assert_untouched(model: nn.Module, before: dict, *, no_hooks: bool = False) 
     if no_hooks:
         for m in model.modules():
             assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+
+
+def execute(name: str, tmp_path: Path, **params) -> tuple[dict, Path]:
+    """Run notebook ``name`` at the smoke profile into tmp_path; (executed JSON, output dir)."""
+    import papermill as pm
+
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(
+        REPO / "notebooks" / f"{name}.ipynb",
+        out,
+        parameters={
+            "profile": "smoke",
+            "output_dir": str(tmp_path / "out"),
+            "runs_dir": str(tmp_path / "runs"),
+            **params,
+        },
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(REPO / "notebooks"),
+    )
+    return json.loads(out.read_text()), tmp_path / "out"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import papermill as pm
 import pytest
-from conftest import REPO
+from conftest import execute
 
 from fisherlab import notebook, reference
 from fisherlab.config import ConfigError, TrainConfig
@@ -295,19 +295,7 @@ def test_noise_report_is_deterministic_and_gives_the_realised_fraction(params):
 def test_bad_parameters_fail_fast_in_the_notebook(tmp_path, params, expected):
     started = time.perf_counter()
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(
-            REPO / "notebooks" / "05_memorization.ipynb",
-            tmp_path / "out.ipynb",
-            parameters={
-                "profile": "smoke",
-                "output_dir": str(tmp_path / "out"),
-                "runs_dir": str(tmp_path / "runs"),
-                **params,
-            },
-            kernel_name="python3",
-            progress_bar=False,
-            cwd=str(REPO / "notebooks"),
-        )
+        execute("05_memorization", tmp_path, **params)
     assert time.perf_counter() - started < 30
     assert "ConfigError" in err.value.ename
     for word in expected:

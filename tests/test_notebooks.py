@@ -13,28 +13,10 @@ from pathlib import Path
 
 import papermill as pm
 import pytest
-from conftest import REPO
+from conftest import REPO, execute
 from papermill.translators import PythonTranslator
 
 NOTEBOOKS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-
-def execute(name: str, tmp_path: Path, **params) -> tuple[dict, Path]:
-    out = tmp_path / f"{name}.ipynb"
-    pm.execute_notebook(
-        REPO / "notebooks" / f"{name}.ipynb",
-        out,
-        parameters={
-            "profile": "smoke",
-            "output_dir": str(tmp_path / "out"),
-            "runs_dir": str(tmp_path / "runs"),
-            **params,
-        },
-        kernel_name="python3",
-        progress_bar=False,
-        cwd=str(REPO / "notebooks"),
-    )
-    return json.loads(out.read_text()), tmp_path / "out"
 
 
 def _png_outputs(nb: dict) -> int:

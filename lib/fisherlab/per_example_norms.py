@@ -278,6 +278,29 @@ def _run_checks(sites: list[_Site], guard: _OwnerGuard) -> str | None:
 # -- per-layer squared norms -----------------------------------------------------------------
 
 
+class _Scratch:
+    """Work buffers reused by the conv terms of every layer of one pass.
+
+    Freshly allocated large CPU tensors are fresh pages, and their first touch (page faults)
+    costs more than the arithmetic on them: reusing one buffer for all layers cut Tr(F) of
+    ResNet-26 by about a third on CPU (``benchmarks/README.md``).
+    """
+
+    def __init__(self) -> None:
+        self._flat: dict[str, Tensor] = {}
+
+    def zeros(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        numel = 1
+        for size in shape:
+            numel *= size
+        flat = self._flat.get(name)
+        if flat is None or flat.numel() < numel or flat.dtype != like.dtype:
+            flat = self._flat[name] = like.new_empty(numel)
+        out = flat[:numel].view(shape)
+        out.zero_()
+        return out
+
+
 def _group(n: int, per_example: int) -> int:
     return max(1, min(n, UNFOLD_BUDGET // max(per_example, 1)))
 
@@ -318,7 +341,7 @@ def _linear(site: _Site, d: Tensor) -> Tensor:
     return total
 
 
-def _conv2d(site: _Site, d: Tensor) -> Tensor:
+def _conv2d(site: _Site, d: Tensor, scratch: _Scratch) -> Tensor:
     m, a, n = site.module, site.inp, len(d)
     assert isinstance(m, nn.Conv2d) and a is not None
     total = torch.zeros(n, dtype=torch.float64, device=d.device)
@@ -348,7 +371,8 @@ def _conv2d(site: _Site, d: Tensor) -> Tensor:
             k,
         ).double()
     else:
-        total += _conv2d_windows(a, d, (kh, kw), m.stride, padding, m.dilation).double()  # type: ignore[arg-type]
+        stride, dilation = m.stride, m.dilation
+        total += _conv2d_windows(a, d, (kh, kw), stride, padding, dilation, scratch).double()  # type: ignore[arg-type]
     return total
 
 
@@ -359,19 +383,20 @@ def _conv2d_windows(
     stride: tuple[int, int],
     padding: tuple[int, int],
     dilation: tuple[int, int],
+    scratch: _Scratch,
 ) -> Tensor:
     """‖Σ_t δ_t a_tᵀ‖² per example for a conv, materialising g_i without an unfold.
 
-    The input is copied once, zero-padded and channels-last, into a flat buffer; for kernel row
-    i and column j the input patch seen by output position (h, w) sits at flat row
-    ``off_ij + s_h·h·W_p + s_w·w``. With the output rows laid out on the padded width W_p
-    (δ zero in the columns w ≥ W_out, whose patches wrap around) and s_h = s_w = s, the
-    positions of one kernel tap form a strided view of the buffer, and with dilation 1 the kw
-    taps of a kernel row and the channels merge into one contiguous dimension: g_i's kernel
-    row i is one ``bmm`` of (O × T')·(T' × kw·C), T' = H_out·W_p. The views overlap (row
-    stride s·C < kw·C), so ``bmm`` copies each example's block before its GEMM, but that copy
-    stays in cache and is several times faster than ``F.unfold`` (CPU im2col) of the batch.
-    Unequal strides fall back to ``unfold``.
+    The input is copied once, zero-padded and channels-last, into a flat buffer; for kernel tap
+    (i, j) the input patch seen by output position (h, w) sits at flat row
+    ``off_ij + s·(h·W_p + w)``. With the output rows laid out on the padded width W_p (δ zero
+    in the columns w ≥ W_out, whose patches wrap around) and s_h = s_w = s, the positions of
+    one tap form a strided view of the buffer whose rows (s·C apart) do not overlap, so g_i's
+    block for that tap is one batched GEMM of (O × T')·(T' × C), T' = (H_out − 1)·W_p + W_out,
+    with no copy: ``bmm`` hands such views to MKL's batched GEMM, threaded over the examples.
+    (Merging a kernel row's kw taps into one (T' × kw·C) operand makes the rows overlap, and
+    ``bmm`` then copies each example's block and runs the GEMMs one after another: as fast on
+    one thread, 2-2.5× slower on two.) Unequal strides fall back to ``unfold``.
     """
     n, c, h, w = a.shape
     o, ho, wo = d.shape[1:]
@@ -387,37 +412,29 @@ def _conv2d_windows(
         )
     st = stride[0]
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
-    tq = ho * wp
-    offsets = [(i * dilation[0] * wp, [j * dilation[1] for j in range(kw)]) for i in range(kh)]
-    last = offsets[-1][0] + offsets[-1][1][-1] + st * (tq - 1) + 1
-    length = max(hp * wp, last)
-    merge = dilation[1] == 1  # the kw taps of a row are adjacent rows of the flat buffer
-    taps = kw if merge else 1
-    per_example = c * length + o * tq + o * taps * c
+    tq = (ho - 1) * wp + wo
+    offsets = [i * dilation[0] * wp + j * dilation[1] for i in range(kh) for j in range(kw)]
+    length = max(hp * wp, offsets[-1] + st * (tq - 1) + 1)
+    per_example = c * length + o * ho * wp + o * c
     step = _group(n, per_example)
     out = []
     for s in range(0, n, step):
         e = min(n, s + step)
         b = e - s
-        buf = a.new_empty(b, length, c)
-        buf[:, hp * wp :].zero_()
+        # zero-filled whole, then written: a fill of a strided slice (the padding alone) is
+        # many times slower on CPU than a contiguous fill of everything
+        buf = scratch.zeros("input", (b, length, c), a)
         interior = buf[:, : hp * wp].view(b, hp, wp, c)
-        if padding != (0, 0):
-            interior.zero_()
         interior[:, padding[0] : padding[0] + h, padding[1] : padding[1] + w] = a[s:e].permute(
             0, 2, 3, 1
         )
-        dp = d.new_empty(b, o, ho, wp)
-        dp[..., wo:].zero_()
+        dp = scratch.zeros("delta", (b, o, ho, wp), d)
         dp[..., :wo] = d[s:e]
-        dp = dp.view(b, o, tq)
+        dp = dp.view(b, o, ho * wp)[:, :, :tq]
         acc = torch.zeros(b, dtype=d.dtype, device=d.device)
-        for row, cols in offsets:
-            for j0 in [0] if merge else range(kw):
-                view = buf.as_strided(
-                    (b, tq, taps * c), (length * c, st * c, 1), (row + cols[j0]) * c
-                )
-                acc += torch.bmm(dp, view).pow(2).sum(dim=(1, 2))
+        for off in offsets:
+            view = buf.as_strided((b, tq, c), (length * c, st * c, 1), off * c)
+            acc += torch.bmm(dp, view).pow(2).sum(dim=(1, 2))
         out.append(acc)
     return torch.cat(out)
 
@@ -444,14 +461,14 @@ def _skipinit(site: _Site, d: Tensor) -> Tensor:
     return (d * b).reshape(len(d), -1).sum(1).pow(2).double()
 
 
-def _site_sq_norms(site: _Site, d: Tensor | None) -> Tensor:
+def _site_sq_norms(site: _Site, d: Tensor | None, scratch: _Scratch) -> Tensor:
     kind = type(site.module)
     if d is None:  # the output does not reach the loss: zero gradient
         return torch.zeros(len(site.out), dtype=torch.float64, device=site.out.device)  # type: ignore[arg-type]
     if kind is nn.Linear:
         return _linear(site, d)
     if kind is nn.Conv2d:
-        return _conv2d(site, d)
+        return _conv2d(site, d, scratch)
     if kind in _BATCHNORMS:
         return _batchnorm(site, d)
     return _skipinit(site, d)
@@ -486,6 +503,7 @@ def _hooked_pass(
             targets = [labels]
         outs = [s.out for s in sites]
         columns = []
+        scratch = _Scratch()
         for k, y in enumerate(targets):
             loss = F.cross_entropy(logits, y, reduction="sum")
             deltas = torch.autograd.grad(
@@ -494,7 +512,7 @@ def _hooked_pass(
             total = torch.zeros(len(inputs), dtype=torch.float64, device=inputs.device)
             with torch.no_grad():
                 for site, d in zip(sites, deltas, strict=True):
-                    total += _site_sq_norms(site, d)
+                    total += _site_sq_norms(site, d, scratch)
             columns.append(total)
             del loss, deltas
         problem = _run_checks(sites, guard)  # nothing may have changed, but be sure
