@@ -108,15 +108,6 @@ def test_hutchinson_within_its_own_standard_error(small_case):
     assert abs(got - exact) < 4 * sigma + 1e-8 * abs(exact)
 
 
-def test_hutchinson_chunked_equals_unchunked(small_case):
-    model, x, y = small_case
-    a = hutchinson_trace(model, x, y, probes=12, generator=torch.Generator().manual_seed(2))
-    b = hutchinson_trace(
-        model, x, y, probes=12, generator=torch.Generator().manual_seed(2), chunk_size=5
-    )
-    assert a == pytest.approx(b, rel=1e-10)
-
-
 def test_piecewise_linear_nets_have_hessian_trace_equal_exact_fisher(small_case):
     """Tr(H) = Tr(GGN) = exact Tr(F) for nets linear in each single parameter (issue 7)."""
     model, x, y = small_case
