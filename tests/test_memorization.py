@@ -191,6 +191,18 @@ def test_findings_compute_the_extra_drop_on_noisy_examples(tables):
     assert "closer to 1 than the baseline's for 3 of 3 FP coefficients" in text
 
 
+def test_findings_leave_diverged_runs_out_of_the_gradient_statistics(tables):
+    study, per_run, selected, tracked = tables
+    summary = mem.tracked_summary(tracked, early_until=20, per_run=per_run)
+    assert summary.loc[summary.coefficient == 1.0, "status"].eq("diverged").all()
+    f = mem.findings(selected, study.noise, summary, "VGG-11 / CIFAR-100")
+    assert f["fp_grad_norm_ratio"] == pytest.approx([0.56, 0.65])  # α = 1 diverged
+    assert f["early_cosine_runs"] == 5
+    text = "\n".join(f["lines"])
+    assert "closer to 1 than the baseline's for 2 of 2 FP coefficients" in text
+    assert "diverged: FP α=1" in text
+
+
 def test_findings_say_so_when_fp_does_not_slow_memorisation(tables):
     _, _, selected, _ = tables
     s = selected.copy()

@@ -309,9 +309,13 @@ def tracked_curves(study: Study) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
-def tracked_summary(tracked: pd.DataFrame, early_until: int) -> pd.DataFrame:
+def tracked_summary(
+    tracked: pd.DataFrame, early_until: int, per_run: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per run: the clean/noisy gradient cosine early (steps 1…``early_until``, after the first
-    step) and overall, the gradient-norm ratio and the probe accuracies at the end."""
+    step) and overall, the gradient-norm ratio and the probe accuracies at the end; with
+    ``per_run`` (:func:`per_run_table`) also each run's status, so that :func:`findings` leaves
+    diverged runs out."""
     rows = []
     for (noise, m, c), h in tracked.groupby(["noise level", "method", "coefficient"], sort=False):
 
@@ -336,7 +340,11 @@ def tracked_summary(tracked: pd.DataFrame, early_until: int) -> pd.DataFrame:
                 "final probe train acc noisy (%)": 100 * last(s("train_acc_noisy")),
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if per_run is not None and len(out):
+        keys = ["noise level", "method", "coefficient"]
+        out = out.merge(per_run[[*keys, "status"]], on=keys, how="left")
+    return out
 
 
 # -- findings --------------------------------------------------------------------------------
@@ -462,6 +470,17 @@ def findings(
     if len(summary) and levels:
         level = levels[0]
         s = summary[summary["noise level"] == level]
+        diverged = s[s.status == "diverged"] if "status" in s else s.iloc[:0]
+        s = s.drop(diverged.index)
+        if len(diverged):
+            lines.append(
+                f"{100 * level:g}% noise: left out of the gradient statistics below, diverged: "
+                + ", ".join(
+                    f"{NAMES[m]} {_coef(r)}"
+                    for m, r in zip(diverged.method, diverged.to_dict("records"), strict=True)
+                )
+                + "."
+            )
         base = s[s.method == "baseline"]
         fp = s[s.method == "fp"].sort_values("coefficient")
         if len(base) and len(fp):
