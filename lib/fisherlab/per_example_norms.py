@@ -35,9 +35,10 @@ backward is ``torch.autograd.grad`` with respect to the layer outputs, which als
 weight-gradient kernels of an ordinary backward).
 
 Cost: one forward and one activation backward of the batch, plus per layer ``bmm``s with the
-flops of the layer's weight gradient (on CPU 1.3-3× its time: N small GEMMs instead of one big
-one); about 1.0-1.5× one plain forward+backward in all. The buffers of the conv terms are built
-in groups of examples so that each stays below :data:`UNFOLD_BUDGET` elements; ``chunk_size``
+flops of the layer's weight gradient (N·k² small GEMMs instead of one big one); 1.2-1.7× one
+plain forward+backward in all on CPU (``benchmarks/README.md``). The buffers of the conv terms
+are built in groups of examples so that each stays below :data:`UNFOLD_BUDGET` elements (one
+work buffer reused by every layer); ``chunk_size``
 bounds the rest (the activations and the δ of all layers are alive together).
 :func:`per_example_sq_grad_norms_all_labels` does one forward and C backwards, for the exact
 Fisher trace.
