@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from fisherlab.experiments.fisher_penalty import NAMES
+
 
 def check(summary: dict, out: Path) -> None:
     methods = [r["method"] for r in summary["methods"]]
@@ -34,18 +36,7 @@ def check(summary: dict, out: Path) -> None:
     f = summary["findings"]
     assert len(f["lines"]) == 6  # the gap, one line per regulariser, training fit
     train = {r["method"]: r["final train acc"] for r in summary["methods"]}
-    assert f["methods_below_95_train"] == [
-        {
-            "eta_star": "η*",
-            "baseline": "the baseline",
-            "gpx": "GPx",
-            "gp": "GP",
-            "fp": "FP",
-            "gpr": "GPr",
-        }[m]
-        for m, v in train.items()
-        if v < 95
-    ]
+    assert f["methods_below_95_train"] == [NAMES[m] for m, v in train.items() if v < 95]
     assert {"fig4_fisher_penalty.png", "fig15_trace_fisher_batch.png"} <= {
         p.name for p in out.iterdir()
     }

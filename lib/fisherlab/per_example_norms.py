@@ -47,6 +47,7 @@ Fisher trace.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -291,9 +292,7 @@ class _Scratch:
         self._flat: dict[str, Tensor] = {}
 
     def zeros(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
-        numel = 1
-        for size in shape:
-            numel *= size
+        numel = math.prod(shape)
         flat = self._flat.get(name)
         if flat is None or flat.numel() < numel or flat.dtype != like.dtype:
             flat = self._flat[name] = like.new_empty(numel)

@@ -475,10 +475,7 @@ def findings(
         if len(diverged):
             lines.append(
                 f"{100 * level:g}% noise: left out of the gradient statistics below, diverged: "
-                + ", ".join(
-                    f"{NAMES[m]} {_coef(r)}"
-                    for m, r in zip(diverged.method, diverged.to_dict("records"), strict=True)
-                )
+                + ", ".join(f"{NAMES[r['method']]} {_coef(r)}" for r in diverged.to_dict("records"))
                 + "."
             )
         base = s[s.method == "baseline"]
