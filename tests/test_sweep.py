@@ -8,6 +8,7 @@ from test_training import smoke_config
 
 from fisherlab.config import ConfigError
 from fisherlab.runs import RunStore
+from fisherlab.sweep import run_all
 
 
 def _configs():
@@ -23,31 +24,31 @@ def _same(a, b):
 
 
 def test_process_pool_matches_in_process(tmp_path):
-    inline = RunStore(tmp_path / "a").run_all(_configs(), progress=False)
-    pooled = RunStore(tmp_path / "b").run_all(_configs(), workers=2, progress=False)
+    inline = run_all(RunStore(tmp_path / "a"), _configs(), progress=False)
+    pooled = run_all(RunStore(tmp_path / "b"), _configs(), workers=2, progress=False)
     _same(inline, pooled)
 
 
 def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     bad = smoke_config(dataset="cifar10", data_root=str(tmp_path / "missing"))
-    results = RunStore(tmp_path).run_all([bad, smoke_config(epochs=1)], progress=False)
+    results = run_all(RunStore(tmp_path), [bad, smoke_config(epochs=1)], progress=False)
     assert results[0].summary["status"] == "failed" and "missing" in results[0].summary["error"]
     assert results[1].summary["status"] == "finished"
 
 
 def test_unknown_executor(tmp_path):
     with pytest.raises(ConfigError, match="executor"):
-        RunStore(tmp_path).run_all(_configs(), executor="slurm", progress=False)
+        run_all(RunStore(tmp_path), _configs(), executor="slurm", progress=False)
 
 
 @pytest.mark.slow
 def test_ray_matches_local(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    local = RunStore(tmp_path / "local").run_all(_configs(), progress=False)
+    local = run_all(RunStore(tmp_path / "local"), _configs(), progress=False)
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        remote = RunStore(tmp_path / "ray").run_all(_configs(), executor="ray", progress=False)
+        remote = run_all(RunStore(tmp_path / "ray"), _configs(), executor="ray", progress=False)
     finally:
         ray.shutdown()
     _same(local, remote)

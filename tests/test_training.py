@@ -185,7 +185,9 @@ def test_init_from_a_stored_run(tmp_path):
     end_first = store.load(first).summary["final_test_acc"]
     assert start == end_first  # the continuation starts where the first run ended
     with pytest.raises(FileNotFoundError, match="init_from"):
-        train(smoke_config(init_from="0123456789abcdef"), tmp_path / "x", progress=False)
+        store.run(smoke_config(init_from="0123456789abcdef"), progress=False)
+    with pytest.raises(ValueError, match="init_state"):
+        train(smoke_config(init_from=first.key()), tmp_path / "x", progress=False)
 
 
 def test_data_root_missing_fails_before_training(tmp_path):

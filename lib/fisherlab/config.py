@@ -106,6 +106,9 @@ class TrainConfig:
     # run
     seed: int = 0
     device: str = "auto"
+    # CPU threads torch uses for this run. Part of the run key: CPU kernels reduce in an order
+    # that depends on the thread count, so 1 and 2 threads give different numbers from step 0.
+    threads: int = 1
 
     def __post_init__(self) -> None:
         from fisherlab.models import MODEL_NAMES  # late import: models imports torch
@@ -133,6 +136,7 @@ class TrainConfig:
             "fisher_max_after_epoch", self.fisher_max_after_epoch, integer=True, allow_zero=True
         )
         check_positive("log_every", self.log_every, integer=True)
+        check_positive("threads", self.threads, integer=True)
         check_positive("hessian_probes", self.hessian_probes, integer=True, allow_zero=True)
         if self.init_from is not None and (
             not isinstance(self.init_from, str) or not self.init_from.isalnum()
@@ -182,7 +186,13 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     def key(self) -> str:
-        """Run-store key: a hash of everything that changes the result (not the device)."""
+        """Run-store key: a hash of everything that changes the result on a given device type
+        and torch version (the run's *determinism domain*, recorded beside it by the store).
+
+        ``threads`` is hashed (CPU results differ between thread counts); ``device`` is not,
+        because ``"auto"`` resolves per machine: the store records the resolved device type and
+        torch version and warns when a run is reused outside them.
+        """
         d = self.to_dict()
         d.pop("device")
         for name in _LATE_FIELDS:

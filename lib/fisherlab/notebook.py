@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 from fisherlab.config import ConfigError, TrainConfig, check_choice, check_positive
 from fisherlab.data import load_arrays
-from fisherlab.sweep import EXECUTORS
+from fisherlab.sweep import EXECUTORS, run_all
 
 __all__ = ["NotebookParams", "record_results", "resolve_params"]
 
@@ -111,7 +111,8 @@ class NotebookParams(dict):
         from fisherlab.runs import RunStore
 
         self.run_keys.extend(c.key() for c in configs if c.key() not in self.run_keys)
-        return RunStore(self.runs_dir).run_all(
+        return run_all(
+            RunStore(self.runs_dir),
             configs,
             executor=self["executor"],
             workers=self["workers"],

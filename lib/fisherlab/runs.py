@@ -1,23 +1,34 @@
 """The run store: one folder per resolved config, reused when finished, resumed when not.
 
-    outputs/runs/<config key>/
-        config.json      the resolved TrainConfig
-        meta.json        fisherlab version, git commit, torch version, device, host threads
-        checkpoint.pt    the whole loop state (see fisherlab.training)
-        history.parquet  tidy (step, epoch, metric, value)
-        summary.json     written last: its presence marks the run as done
+    <root>/<config key>/
+        config.json         the resolved TrainConfig
+        meta.json           fisherlab version, git commit, torch version, device, threads, host
+        checkpoint.pt       the whole loop state (see fisherlab.training); .prev.pt the one before
+        history.parquet     tidy (step, epoch, metric, value)
+        summary.json        written last: its presence marks the run as done
+        .lock               held (flock) by the process training the run
 
-Every file is written to a temporary name and renamed, so a run killed at any point leaves
-either the old file or the new one, never half of one.
+This module is the only code that knows that layout. Every file is written to a temporary
+name and renamed, so a run killed at any point leaves either the old file or the new one.
+A torn file found later (a truncated summary, history or checkpoint) is set aside with a
+warning and rebuilt from the last good state. Two processes asked for the same run do not both
+train it: the second waits on the lock and then reads the first one's result.
+
+Determinism domain: a run's numbers depend on its config (hashed into the key, including the
+CPU thread count) and on the device type and torch version (recorded in ``meta.json``). A
+finished run is reused under another device type or torch version only with a warning.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
 import subprocess
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +37,12 @@ import torch
 
 import fisherlab
 from fisherlab.config import TrainConfig
-from fisherlab.training import RunResult, train
+from fisherlab.training import CHECKPOINT, RunResult, resolve_device, train
 
-__all__ = ["RunStore", "code_version"]
+__all__ = ["RunStore", "code_version", "domain"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+_FILES = ("config.json", "meta.json", "history.parquet", "summary.json")
 
 
 def code_version() -> dict[str, Any]:
@@ -51,8 +63,13 @@ def code_version() -> dict[str, Any]:
     return info
 
 
+def domain(config: TrainConfig) -> dict[str, str]:
+    """What besides the config changes a run's numbers here: device type and torch version."""
+    return {"device_type": resolve_device(config.device).type, "torch": torch.__version__}
+
+
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -67,93 +84,111 @@ class RunStore:
     def __init__(self, root: str | Path = REPO_ROOT / "outputs" / "runs") -> None:
         self.root = Path(root)
 
-    def path(self, config: TrainConfig) -> Path:
-        return self.root / config.key()
+    def path(self, config: TrainConfig | str) -> Path:
+        return self.root / (config if isinstance(config, str) else config.key())
+
+    def checkpoint(self, key: str) -> Path:
+        """The checkpoint file of the run ``key`` (it may not exist)."""
+        return self.path(key) / CHECKPOINT
 
     def is_done(self, config: TrainConfig) -> bool:
         return (self.path(config) / "summary.json").exists()
 
+    def finished(self) -> list[str]:
+        """Keys of every finished run in the store."""
+        return sorted(p.parent.name for p in self.root.glob("*/summary.json"))
+
+    def read(self, key: str) -> dict[str, Any]:
+        """A finished run's stored files: ``config``, ``summary``, ``meta`` (dicts)."""
+        d = self.path(key)
+        out = {}
+        for name in ("config", "summary", "meta"):
+            f = d / f"{name}.json"
+            out[name] = json.loads(f.read_text()) if f.exists() else {}
+        return out
+
+    def history(self, key: str) -> pd.DataFrame:
+        return pd.read_parquet(self.path(key) / "history.parquet")
+
     def load(self, config: TrainConfig) -> RunResult:
+        """The finished run; ``ValueError`` naming the file if one of its files is torn."""
         d = self.path(config)
-        summary = json.loads((d / "summary.json").read_text())
-        return RunResult(config, pd.read_parquet(d / "history.parquet"), summary)
+        try:
+            summary = json.loads((d / "summary.json").read_text())
+            history = pd.read_parquet(d / "history.parquet")
+        except Exception as err:
+            raise ValueError(f"run {d}: unreadable result files ({err})") from err
+        meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").exists() else {}
+        here = domain(config)
+        there = {k: meta.get(k) for k in here}
+        if meta and there != here:
+            warnings.warn(
+                f"run {d.name} was trained with {there}, reused here with {here}: its numbers "
+                "may differ from a run made here",
+                stacklevel=2,
+            )
+        return RunResult(config, history, summary)
+
+    @contextlib.contextmanager
+    def _lock(self, config: TrainConfig) -> Iterator[None]:
+        """An exclusive flock on the run folder: released by the OS if the holder dies."""
+        d = self.path(config)
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / ".lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def run(self, config: TrainConfig, *, progress: bool = True) -> RunResult:
         """The finished run for ``config``: read from the store, resumed, or trained afresh."""
         if self.is_done(config):
-            return self.load(config)
+            with contextlib.suppress(ValueError):
+                return self.load(config)
+        with self._lock(config):
+            if self.is_done(config):  # finished by another process while we waited
+                try:
+                    return self.load(config)
+                except ValueError as err:
+                    self._set_aside_results(config, err)
+            return self._train(config, progress)
+
+    def _set_aside_results(self, config: TrainConfig, err: Exception) -> None:
         d = self.path(config)
-        d.mkdir(parents=True, exist_ok=True)
+        warnings.warn(f"{err}; rebuilding them from the checkpoint", stacklevel=3)
+        for name in ("summary.json", "history.parquet"):
+            if (d / name).exists():
+                os.replace(d / name, d / f"{name}.corrupt")
+
+    def _train(self, config: TrainConfig, progress: bool) -> RunResult:
+        d = self.path(config)
         _write_json(d / "config.json", config.to_dict())
         meta = {
             **code_version(),
+            **domain(config),
             "device": config.device,
-            "threads": torch.get_num_threads(),
+            "threads": config.threads,
             "host": platform.node(),
         }
         _write_json(d / "meta.json", meta)
-        result = train(config, d, progress=progress)
-        tmp = d / "history.parquet.tmp"
+        init_state = None
+        if config.init_from is not None:
+            source = self.checkpoint(config.init_from)
+            if not (self.path(config.init_from) / "summary.json").exists() or not source.exists():
+                raise FileNotFoundError(
+                    f"init_from={config.init_from!r}: no finished run {source.parent} in this "
+                    "run store"
+                )
+            init_state = torch.load(source, map_location="cpu", weights_only=False)
+        result = train(config, d, progress=progress, init_state=init_state)
+        tmp = d / f"history.parquet.{os.getpid()}.tmp"
         result.history.to_parquet(tmp, index=False)
         os.replace(tmp, d / "history.parquet")
         _write_json(d / "summary.json", result.summary)
         return result
 
-    def run_all(
-        self,
-        configs: Iterable[TrainConfig],
-        *,
-        executor: str = "local",
-        workers: int = 1,
-        ray_address: str | None = None,
-        gpus_per_run: float = 0.0,
-        progress: bool = True,
-        desc: str = "runs",
-    ) -> list[RunResult]:
-        """Every config's finished run, in order; the missing ones trained by ``executor``.
 
-        ``local`` with ``workers=1`` trains in this process, one run after another, each with its
-        own progress bar; with ``workers>1`` in a pool of that many processes with one torch
-        thread each. ``ray`` sends each missing run to a Ray cluster (see ``fisherlab.sweep``).
-        A run that raises is reported with status ``failed`` (its error in the summary) and the
-        others go on; a diverging run is an ordinary finished record.
-        """
-        from fisherlab.sweep import train_missing
-
-        configs = list(configs)
-        todo = list({c.key(): c for c in configs if not self.is_done(c)}.values())
-        failed: dict[str, str] = {}
-        if executor != "local" or (workers > 1 and len(todo) > 1):
-            failed = train_missing(
-                self,
-                todo,
-                executor=executor,
-                workers=workers,
-                ray_address=ray_address,
-                gpus_per_run=gpus_per_run,
-                progress=progress,
-                desc=desc,
-            )
-        results = []
-        for c in configs:
-            if c.key() in failed:
-                results.append(
-                    RunResult(c, _EMPTY.copy(), {"status": "failed", "error": failed[c.key()]})
-                )
-                continue
-            try:
-                results.append(self.run(c, progress=progress))
-            except Exception as err:
-                results.append(
-                    RunResult(c, _EMPTY.copy(), {"status": "failed", "error": repr(err)})
-                )
-        return results
-
-
-_EMPTY = pd.DataFrame(columns=["step", "epoch", "metric", "value"])
-
-
-def _run_in_worker(root: str, config: dict[str, Any]) -> None:
-    """Process-pool entry point: one thread, one run, results left in the store."""
-    torch.set_num_threads(1)
+def run_in_worker(root: str, config: dict[str, Any]) -> None:
+    """Executor entry point (a pool process or a Ray task): one run, left in the store."""
     RunStore(root).run(TrainConfig.from_dict(config), progress=False)

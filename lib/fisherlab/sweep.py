@@ -13,17 +13,17 @@ system). ``gpus_per_run`` may be fractional (0.25: four small runs share one GPU
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import TYPE_CHECKING
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from fisherlab.config import TrainConfig, check_choice
+from fisherlab.runs import RunStore, run_in_worker
+from fisherlab.training import RunResult
 
-if TYPE_CHECKING:
-    from fisherlab.runs import RunStore
-
-__all__ = ["EXECUTORS", "train_missing"]
+__all__ = ["EXECUTORS", "run_all", "train_missing"]
 
 EXECUTORS = ("local", "ray")
 
@@ -51,12 +51,10 @@ def train_missing(
 def _pool(
     store: RunStore, todo: list[TrainConfig], workers: int, progress: bool, desc: str
 ) -> dict[str, str]:
-    from fisherlab.runs import _run_in_worker
-
     failed: dict[str, str] = {}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as pool:
-        futures = {pool.submit(_run_in_worker, str(store.root), c.to_dict()): c for c in todo}
+        futures = {pool.submit(run_in_worker, str(store.root), c.to_dict()): c for c in todo}
         done = tqdm(
             as_completed(futures), total=len(futures), desc=desc, unit="run", disable=not progress
         )
@@ -78,11 +76,9 @@ def _ray(
         import ray
     except ImportError as err:
         raise ImportError("executor='ray' needs Ray: pip install 'fisherlab[ray]'") from err
-    from fisherlab.runs import _run_in_worker
-
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    task = ray.remote(num_cpus=1, num_gpus=gpus_per_run, max_retries=0)(_run_in_worker)
+    task = ray.remote(num_cpus=1, num_gpus=gpus_per_run, max_retries=0)(run_in_worker)
     pending = {task.remote(str(store.root), c.to_dict()): c for c in todo}
     failed: dict[str, str] = {}
     bar = tqdm(total=len(pending), desc=desc, unit="run", disable=not progress)
@@ -97,3 +93,55 @@ def _ray(
             bar.update(1)
     bar.close()
     return failed
+
+
+_EMPTY = pd.DataFrame(columns=["step", "epoch", "metric", "value"])
+
+
+def run_all(
+    store: RunStore,
+    configs: Iterable[TrainConfig],
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    gpus_per_run: float = 0.0,
+    progress: bool = True,
+    desc: str = "runs",
+) -> list[RunResult]:
+    """Every config's finished run, in order; the missing ones trained by ``executor``.
+
+    ``local`` with ``workers=1`` trains in this process, one run after another, each with its
+    own progress bar; with ``workers>1`` in a pool of that many processes. Each run uses its
+    config's ``threads`` whatever trains it, so the executor never changes a number. ``ray``
+    sends each missing run to a Ray cluster. A run that raises is reported with status
+    ``failed`` (its error in the summary) and the others go on; a diverging run is an ordinary
+    finished record with status ``diverged``.
+    """
+    check_choice("executor", executor, EXECUTORS)
+    configs = list(configs)
+    todo = list({c.key(): c for c in configs if not store.is_done(c)}.values())
+    failed: dict[str, str] = {}
+    if executor != "local" or (workers > 1 and len(todo) > 1):
+        failed = train_missing(
+            store,
+            todo,
+            executor=executor,
+            workers=workers,
+            ray_address=ray_address,
+            gpus_per_run=gpus_per_run,
+            progress=progress,
+            desc=desc,
+        )
+    results = []
+    for c in configs:
+        if c.key() in failed:
+            results.append(
+                RunResult(c, _EMPTY.copy(), {"status": "failed", "error": failed[c.key()]})
+            )
+            continue
+        try:
+            results.append(store.run(c, progress=progress))
+        except Exception as err:
+            results.append(RunResult(c, _EMPTY.copy(), {"status": "failed", "error": repr(err)}))
+    return results

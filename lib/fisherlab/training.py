@@ -2,8 +2,15 @@
 
 ``train(config, run_dir)`` is the only entry point. All randomness after initialisation comes
 from generators seeded by (seed, epoch) or (seed, step), and the checkpoint holds the whole loop
-state, so a run killed at any point and started again ends bit-identical on CPU to one that was
-never interrupted. A non-finite loss ends the run with status ``diverged``, not an exception.
+state, so a run killed at any point and started again ends bit-identical on CPU (same device
+type, torch version and ``threads``) to one that was never interrupted.
+
+A step and its measurements form one transaction: the loop state is snapshotted before each
+step, and a KeyboardInterrupt raised anywhere inside it (forward, backward, just after
+``opt.step()``, a Tr(F) measurement, an evaluation, a checkpoint write) rolls the model, the
+optimizer, the regulariser and the history back to that snapshot before checkpointing, so
+the resumed run redoes the step exactly once. A non-finite loss, gradient norm, Tr(F) or
+evaluation loss ends the run with status ``diverged``, not an exception.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +38,7 @@ from fisherlab.regularizers import build_regularizer
 __all__ = ["RunResult", "evaluate", "resolve_device", "summarize", "train"]
 
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 PROBE_SEED = 4242  # the Tr(F) probe set is the same for every run on the same data
 EVAL_BATCH = 500
 # generator streams (see data.step_generator); 3 and 4 are the regularisers'
@@ -88,6 +97,58 @@ def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+_SCALARS = ("step", "wall", "train_time", "status", "stop_reason", "finalized")
+
+
+class _Snapshot:
+    """The loop state at a step boundary, kept in preallocated buffers (one copy per step).
+
+    ``take`` costs one device copy of the model's tensors and the optimizer's momentum; the
+    history is append-only, so its length is enough to roll it back.
+    """
+
+    def __init__(self, loop: _Loop) -> None:
+        self.tensors = [t.detach().clone() for t in self._model_tensors(loop)]
+        self.momentum: list[Tensor | None] = []
+        self.rest: dict[str, Any] = {}
+
+    @staticmethod
+    def _model_tensors(loop: _Loop) -> list[Tensor]:
+        return list(loop.model.state_dict(keep_vars=True).values())
+
+    def take(self, loop: _Loop) -> None:
+        with torch.no_grad():
+            for buf, t in zip(self.tensors, self._model_tensors(loop), strict=True):
+                buf.copy_(t)
+            self.momentum = []
+            for p in loop.model.parameters():
+                m = loop.opt.state.get(p, {}).get("momentum_buffer")
+                self.momentum.append(None if m is None else m.detach().clone())
+        self.rest = {name: getattr(loop, name) for name in _SCALARS}
+        self.rest.update(
+            rows=len(loop.rows),
+            window=loop.window.clone(),
+            epoch_acc=loop.epoch_acc.clone(),
+            reg=dict(loop.reg.state_dict()),
+        )
+
+    def restore(self, loop: _Loop) -> None:
+        with torch.no_grad():
+            for buf, t in zip(self.tensors, self._model_tensors(loop), strict=True):
+                t.copy_(buf)
+            for p, m in zip(loop.model.parameters(), self.momentum, strict=True):
+                if m is None:
+                    loop.opt.state.pop(p, None)
+                else:
+                    loop.opt.state[p]["momentum_buffer"] = m
+        rest = dict(self.rest)
+        del loop.rows[rest.pop("rows") :]
+        loop.window, loop.epoch_acc = rest.pop("window"), rest.pop("epoch_acc")
+        loop.reg.load_state_dict(rest.pop("reg"))
+        for name, value in rest.items():
+            setattr(loop, name, value)
 
 
 class _Loop:
@@ -225,8 +286,10 @@ class _Loop:
         )
         self.log("trace_hessian", value)
 
-    def evaluate_all(self) -> None:
+    def evaluate_all(self) -> bool:
+        """Validation and test loss/accuracy (and Tr(H)); False when a loss is not finite."""
         d = self.data
+        finite = True
         for split, images, labels in (
             ("val", d.val_images, d.val_labels),
             ("test", d.test_images, d.test_labels),
@@ -235,12 +298,15 @@ class _Loop:
                 loss, acc = evaluate(self.model, images, labels, d)
                 self.log(f"{split}_loss", loss)
                 self.log(f"{split}_acc", acc)
-        if self.config.hessian_probes:
+                finite = finite and math.isfinite(loss)
+        if self.config.hessian_probes and finite:
             self.measure_hessian()
+        return finite
 
     # -- one SGD step --------------------------------------------------------------------------
     def sgd_step(self) -> bool:
-        """One step; returns False when the loss is not finite (the run diverged)."""
+        """One step; returns False when the loss, the gradient norm or the penalty is not
+        finite (the run diverged); the model is then left as it was before the step."""
         cfg, d = self.config, self.data
         epoch, pos = divmod(self.step, self.steps_per_epoch)
         if self._order_epoch != epoch:
@@ -265,6 +331,8 @@ class _Loop:
         grad_sq = sum(
             float(p.grad.pow(2).sum()) for p in self.model.parameters() if p.grad is not None
         )
+        if not math.isfinite(grad_sq):
+            return False
         penalty = self.reg.add_penalty_grad(
             self.model, x, y, step=self.step, epoch=epoch, seed=cfg.seed
         )
@@ -290,8 +358,95 @@ class _Loop:
 
 
 def _write_checkpoint(loop: _Loop, run_dir: Path | None) -> None:
-    if run_dir is not None:
-        _atomic_save(loop.state(), run_dir / CHECKPOINT)
+    """Atomic write; the previous checkpoint is kept as ``checkpoint.prev.pt`` so that a torn
+    current file (a disk filled, a copy cut short) still leaves a good state to resume from."""
+    if run_dir is None:
+        return
+    path = run_dir / CHECKPOINT
+    if path.exists():
+        os.replace(path, run_dir / PREVIOUS_CHECKPOINT)
+    _atomic_save(loop.state(), path)
+
+
+def _diverge(loop: _Loop, reason: str) -> None:
+    loop.log("diverged", 1.0)
+    loop.status, loop.stop_reason = "diverged", reason
+
+
+def _run_loop(
+    loop: _Loop,
+    config: TrainConfig,
+    run_dir: Path | None,
+    bar: tqdm,
+    snap: _Snapshot,
+    started: float,
+) -> None:
+    """Steps until the run ends; ``snap`` always holds the last step boundary."""
+    spe = loop.steps_per_epoch
+    eval_period = max(1, round(config.eval_every * spe))
+    if loop.step == 0 and not loop.rows:
+        loop.measure_fisher()
+        if not loop.evaluate_all():
+            _diverge(loop, "non-finite evaluation loss")
+    while loop.status == "running":
+        snap.take(loop)
+        if loop.step >= loop.total_steps:
+            loop.status, loop.stop_reason = (
+                "finished",
+                ("max_steps" if loop.total_steps < config.epochs * spe else "epochs"),
+            )
+            break
+        tick = time.perf_counter()
+        ok = loop.sgd_step()
+        loop.train_time += time.perf_counter() - tick
+        if not ok:
+            snap.restore(loop)  # keep the last finite weights
+            _diverge(loop, "non-finite loss or gradient")
+            break
+        bar.update(1)
+        step = loop.step
+        if _fisher_due(config, step, spe):
+            value = loop.measure_fisher()
+            if not math.isfinite(value):
+                _diverge(loop, "non-finite Tr(F)")
+                break
+            bar.set_postfix_str(f"Tr(F)={value:.3g}", refresh=False)
+        if (step % eval_period == 0 or step == loop.total_steps) and not loop.evaluate_all():
+            _diverge(loop, "non-finite evaluation loss")
+            break
+        if step % spe == 0:  # end of an epoch
+            correct, count = loop.epoch_acc.tolist()
+            loop.log("epoch_train_acc", correct / count)
+            loop.epoch_acc.zero_()
+            if config.stop_train_acc is not None and correct / count >= config.stop_train_acc:
+                loop.status, loop.stop_reason = "finished", "train_acc"
+            loop.wall = time.perf_counter() - started
+            _write_checkpoint(loop, run_dir)
+
+
+def _finalize(loop: _Loop, config: TrainConfig, data: DataSplits) -> None:
+    """Final train accuracy/loss (clean and noisy under label noise), evaluations and Tr(F)
+    at the last step if they were not due there."""
+    spe = loop.steps_per_epoch
+    eval_period = max(1, round(config.eval_every * spe))
+    if loop.status == "diverged":
+        return
+    if loop.step % eval_period != 0 and loop.step != loop.total_steps:
+        if not loop.evaluate_all():  # stopped early between evaluations
+            _diverge(loop, "non-finite evaluation loss")
+            return
+    loss, acc = evaluate(loop.model, data.train_images, data.train_labels, data)
+    if not math.isfinite(loss):
+        _diverge(loop, "non-finite final training loss")
+        return
+    loop.log("final_train_loss", loss)
+    loop.log("final_train_acc", acc)
+    if loop.noise_probes:  # Tables 8 and 9: final train accuracy on clean / noisy examples
+        for name, mask in (("clean", ~data.noise_mask), ("noisy", data.noise_mask)):
+            _, acc = evaluate(loop.model, data.train_images[mask], data.train_labels[mask], data)
+            loop.log(f"final_train_acc_{name}", acc)
+    if not _fisher_due(config, loop.step, spe):
+        loop.measure_fisher()
 
 
 def train(
@@ -300,6 +455,7 @@ def train(
     *,
     progress: bool = True,
     data: DataSplits | None = None,
+    init_state: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run ``config`` to the end (or resume it from ``run_dir/checkpoint.pt``).
 
@@ -307,9 +463,52 @@ def train(
     Tr(F^B) (mean over the probe's mini-batches) every ``fisher_every`` steps up to
     ``fisher_dense_until``, then every ``fisher_every_late`` steps (default once an epoch);
     train loss/accuracy/gradient norm per ``log_every`` steps; validation and test every
-    ``eval_every`` epochs. Checkpoints at every epoch end and on KeyboardInterrupt.
+    ``eval_every`` epochs. Checkpoints at every epoch end and on KeyboardInterrupt (rolled back
+    to the last step boundary first). ``init_state``: a checkpoint whose model weights start
+    the run (``config.init_from``; the run store hands it over). On CPU the run uses
+    ``config.threads`` torch threads and restores the caller's count afterwards.
     """
     device = resolve_device(config.device)
+    if config.init_from is not None and init_state is None:
+        raise ValueError(
+            f"init_from={config.init_from!r}: pass that run's checkpoint as init_state"
+        )
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(config, run_dir, progress, data, init_state, device)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _load_checkpoint(run_dir: Path, device: torch.device) -> dict[str, Any] | None:
+    """The newest readable checkpoint (current, else previous); a torn one is set aside."""
+    for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        try:
+            return torch.load(path, map_location=device, weights_only=False)
+        except Exception as err:  # torn or truncated file: keep it for inspection, go on
+            aside = path.with_suffix(".corrupt")
+            os.replace(path, aside)
+            warnings.warn(
+                f"{path} is unreadable ({type(err).__name__}: {err}); moved to {aside.name}, "
+                "resuming from the previous good state",
+                stacklevel=3,
+            )
+    return None
+
+
+def _train(
+    config: TrainConfig,
+    run_dir: str | Path | None,
+    progress: bool,
+    data: DataSplits | None,
+    init_state: dict[str, Any] | None,
+    device: torch.device,
+) -> RunResult:
     if data is None:
         data = load_splits(
             config.dataset,
@@ -322,20 +521,13 @@ def train(
         )
     loop = _Loop(config, data, device)
     run_dir = Path(run_dir) if run_dir is not None else None
-    if config.init_from is not None:
-        source = None if run_dir is None else run_dir.parent / config.init_from / CHECKPOINT
-        if source is None or not source.exists():
-            raise FileNotFoundError(
-                f"init_from={config.init_from!r}: no finished run {source} in this run store"
-            )
-        state = torch.load(source, map_location=device, weights_only=False)
-        loop.model.load_state_dict(state["model"])
+    if init_state is not None:
+        loop.model.load_state_dict(init_state["model"])
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        if (run_dir / CHECKPOINT).exists():
-            loop.load(torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=False))
-    spe = loop.steps_per_epoch
-    eval_period = max(1, round(config.eval_every * spe))
+        state = _load_checkpoint(run_dir, device)
+        if state is not None:
+            loop.load(state)
     bar = tqdm(
         total=loop.total_steps,
         initial=loop.step,
@@ -345,68 +537,24 @@ def train(
         mininterval=2.0,
     )
     started = time.perf_counter() - loop.wall
+    snap = _Snapshot(loop)
+    snap.take(loop)
     try:
-        if loop.step == 0 and not loop.rows:
-            loop.measure_fisher()
-            loop.evaluate_all()
-        while loop.status == "running":
-            if loop.step >= loop.total_steps:
-                loop.status, loop.stop_reason = (
-                    "finished",
-                    ("max_steps" if loop.total_steps < config.epochs * spe else "epochs"),
-                )
-                break
-            tick = time.perf_counter()
-            ok = loop.sgd_step()
-            loop.train_time += time.perf_counter() - tick
-            if not ok:
-                loop.log("diverged", 1.0)
-                loop.status, loop.stop_reason = "diverged", "non-finite loss"
-                break
-            bar.update(1)
-            step = loop.step
-            if _fisher_due(config, step, spe):
-                value = loop.measure_fisher()
-                if not math.isfinite(value):
-                    loop.log("diverged", 1.0)
-                    loop.status, loop.stop_reason = "diverged", "non-finite Tr(F)"
-                    break
-                bar.set_postfix_str(f"Tr(F)={value:.3g}", refresh=False)
-            end_of_epoch = step % spe == 0
-            if step % eval_period == 0 or step == loop.total_steps:
-                loop.evaluate_all()
-            if end_of_epoch:
-                correct, count = loop.epoch_acc.tolist()
-                loop.log("epoch_train_acc", correct / count)
-                loop.epoch_acc.zero_()
-                if config.stop_train_acc is not None and correct / count >= config.stop_train_acc:
-                    loop.status, loop.stop_reason = "finished", "train_acc"
-                loop.wall = time.perf_counter() - started
-                _write_checkpoint(loop, run_dir)
+        _run_loop(loop, config, run_dir, bar, snap, started)
+        if not loop.finalized:
+            snap.take(loop)
+            _finalize(loop, config, data)
+            loop.finalized = True
+            loop.wall = time.perf_counter() - started
+            _write_checkpoint(loop, run_dir)
     except KeyboardInterrupt:
+        snap.restore(loop)
         loop.wall = time.perf_counter() - started
         _write_checkpoint(loop, run_dir)
-        bar.close()
         raise
-    bar.close()
-    if loop.status != "diverged" and not loop.finalized:
-        if loop.step % eval_period != 0 and loop.step != loop.total_steps:
-            loop.evaluate_all()  # stopped early between evaluations
-        loss, acc = evaluate(loop.model, data.train_images, data.train_labels, data)
-        loop.log("final_train_loss", loss)
-        loop.log("final_train_acc", acc)
-        if loop.noise_probes:  # Tables 8 and 9: final train accuracy on clean / noisy examples
-            for name, mask in (("clean", ~data.noise_mask), ("noisy", data.noise_mask)):
-                _, acc = evaluate(
-                    loop.model, data.train_images[mask], data.train_labels[mask], data
-                )
-                loop.log(f"final_train_acc_{name}", acc)
-        if not _fisher_due(config, loop.step, spe):
-            loop.measure_fisher()
-    if not loop.finalized:
-        loop.finalized = True
-        loop.wall = time.perf_counter() - started
-        _write_checkpoint(loop, run_dir)
+    finally:
+        bar.close()
+    spe = loop.steps_per_epoch
     history = pd.DataFrame(loop.rows, columns=["step", "epoch", "metric", "value"])
     summary = summarize(history, config, status=loop.status, stop_reason=loop.stop_reason)
     summary.update(wall_time_s=loop.wall, steps_per_epoch=spe, device=str(device))
