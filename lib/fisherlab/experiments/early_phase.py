@@ -27,7 +27,6 @@ Supplement E (behind ``supplement_e``): Tr(F) at every iteration for small vs la
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +35,7 @@ import pandas as pd
 
 from fisherlab.config import ConfigError, TrainConfig
 from fisherlab.notebook import NotebookParams
+from fisherlab.stats import Stat, bootstrap, interval, pearson, rankdata, spearman
 from fisherlab.training import RunResult
 
 __all__ = [
@@ -59,69 +59,7 @@ __all__ = [
 LR_SWEEP, BATCH_SWEEP = "learning rate", "batch size"
 ACCURACIES = {"best test acc (%)": "test", "max train acc (%)": "train"}
 
-# -- statistics (numpy only) -------------------------------------------------------------------
-
-
-def rankdata(a: Any) -> np.ndarray:
-    """Ranks 1..n, ties given their average rank (as scipy.stats.rankdata 'average')."""
-    a = np.asarray(a, dtype=float)
-    sorter = np.argsort(a, kind="mergesort")
-    inv = np.empty(len(a), dtype=np.intp)
-    inv[sorter] = np.arange(len(a))
-    s = a[sorter]
-    first = np.r_[True, s[1:] != s[:-1]]
-    dense = first.cumsum()[inv]
-    count = np.r_[np.nonzero(first)[0], len(a)]
-    return 0.5 * (count[dense] + count[dense - 1] + 1)
-
-
-def pearson(x: Any, y: Any) -> float:
-    """Pearson's r; NaN with fewer than 3 points or a constant variable."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) < 3:
-        return float("nan")
-    dx, dy = x - x.mean(), y - y.mean()
-    den = np.sqrt((dx @ dx) * (dy @ dy))
-    return float(dx @ dy / den) if den > 0 else float("nan")
-
-
-def spearman(x: Any, y: Any) -> float:
-    """Spearman's ρ: Pearson's r of the ranks."""
-    return pearson(rankdata(x), rankdata(y))
-
-
-Stat = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
-
-
-def bootstrap(
-    x: Any,
-    y: Any,
-    stat: Stat,
-    *,
-    strata: Any = None,
-    n: int = 2000,
-    seed: int = 0,
-) -> np.ndarray:
-    """``n`` bootstrap replicates of ``stat(x, y, strata)`` over (x, y, stratum) triples drawn
-    with replacement — within each stratum when ``strata`` is given (each keeps its size).
-    Replicates where the statistic is undefined (NaN) are dropped."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    strata = np.zeros(len(x), dtype=int) if strata is None else np.asarray(strata)
-    groups = [np.nonzero(strata == s)[0] for s in dict.fromkeys(strata.tolist())]
-    rng = np.random.default_rng(seed)
-    out = np.empty(n)
-    for b in range(n):
-        idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
-        out[b] = stat(x[idx], y[idx], strata[idx])
-    return out[np.isfinite(out)]
-
-
-def interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of bootstrap replicates (NaN, NaN when there are none)."""
-    if not len(replicates):
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(replicates, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+# -- statistics (rank, correlation, bootstrap: fisherlab.stats) ----------------------------------
 
 
 def group_means(x: np.ndarray, y: np.ndarray, strata: np.ndarray) -> tuple[np.ndarray, ...]:
