@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fisherlab.data import sources
+from fisherlab.data import expected, imagefolder, sources
 from fisherlab.data.sources import (
     DataNotFoundError,
     ImageArrays,
@@ -291,7 +291,7 @@ def test_read_imagefolder_pillow_fallback_gives_same_arrays(
             _save(tmp_path / f"{split}/{cls}/0.jpg", arr, quality=90)
             _save(tmp_path / f"{split}/{cls}/1.png", arr)
     fast = read_imagefolder(tmp_path)
-    monkeypatch.setattr(sources, "_torchvision_decoder", lambda: None)  # e.g. codecs removed
+    monkeypatch.setattr(imagefolder, "_torchvision_decoder", lambda: None)  # codecs removed
     slow = read_imagefolder(tmp_path)
     for field in ("train_images", "test_images", "train_labels", "test_labels"):
         a, b = getattr(fast, field).astype(int), getattr(slow, field).astype(int)
@@ -309,6 +309,7 @@ def test_read_imagefolder_corrupt_file_named(tmp_path: Path) -> None:
 def test_read_imagefolder_size_mismatch_names_file(tmp_path: Path) -> None:
     _save(tmp_path / "train/a/0.png", _solid((1, 2, 3), 8))
     _save(tmp_path / "train/b/0.png", _solid((1, 2, 3), 8))
+    _save(tmp_path / "test/a/0.png", _solid((1, 2, 3), 8))
     _save(tmp_path / "test/b/odd.png", _solid((1, 2, 3), 9))
     with pytest.raises(ValueError, match=r"odd\.png"):
         read_imagefolder(tmp_path)
@@ -330,9 +331,15 @@ def test_read_imagefolder_missing_and_bad_layouts(tmp_path: Path) -> None:
         read_imagefolder(tmp_path / "extra")
 
     (tmp_path / "empty/train/a").mkdir(parents=True)
-    (tmp_path / "empty/test").mkdir(parents=True)
-    with pytest.raises(ValueError, match="no"):
+    _save(tmp_path / "empty/test/a/0.png", _solid((1, 2, 3)))
+    with pytest.raises(ValueError, match="class folder holds no") as err3:
         read_imagefolder(tmp_path / "empty")
+    assert str(tmp_path / "empty" / "train" / "a") in str(err3.value)
+
+    (tmp_path / "no_classes/train").mkdir(parents=True)
+    (tmp_path / "no_classes/test").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no class folders"):
+        read_imagefolder(tmp_path / "no_classes")
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,8 +354,16 @@ TINY_VAL = [  # file, wnid, x0, y0, x1, y1
     ("val_2.JPEG", "n02124075", 4, 4, 60, 61),
     ("val_3.JPEG", "n01443537", 10, 2, 50, 50),
     ("val_4.JPEG", "n02124075", 0, 0, 63, 63),
+    ("val_5.JPEG", "n09246464", 8, 8, 40, 40),
 ]
 TINY_TRAIN_PER_CLASS = 3
+
+
+@pytest.fixture(autouse=True)
+def small_tinyimagenet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake release's size stands in for the real 200 classes x 500 train / 50 val."""
+    small = expected.Expected(3, {"train": TINY_TRAIN_PER_CLASS, "test": 2})
+    monkeypatch.setitem(expected.EXPECTED, "tinyimagenet", small)
 
 
 def _jpeg_bytes(array: np.ndarray) -> bytes:
@@ -416,7 +431,7 @@ def test_prepare_tinyimagenet_from_zip(tmp_path: Path) -> None:
 
     data = read_tinyimagenet(dest)
     assert data.classes == tuple(wnids)
-    assert data.train_images.shape == (9, 32, 32, 3) and data.test_images.shape == (5, 32, 32, 3)
+    assert data.train_images.shape == (9, 32, 32, 3) and data.test_images.shape == (6, 32, 32, 3)
     assert data.train_labels.dtype == np.int64
     # labels follow the folders / val_annotations.txt: check by each class's colour
     splits = ((data.train_images, data.train_labels), (data.test_images, data.test_labels))

@@ -1,9 +1,13 @@
-"""Data: files → cached uint8 arrays → device tensors → augmented, normalised mini-batches.
+"""Data: files → checked, cached uint8 arrays → device tensors → augmented, normalised batches.
 
-Knows files and tensors, nothing about models. ``sources`` reads each on-disk format,
-``loading`` caches and splits, ``batches`` shuffles, augments and normalises.
+Knows files and tensors, nothing about models. One module per on-disk format reads it
+(``cifar``, ``imagefolder``, ``tinyimagenet``; ``synthetic`` makes data), ``sources`` says
+where each named dataset is found, ``expected`` what it must hold, ``cache`` keeps decoded
+arrays by content, ``loading`` checks, caches and splits, ``batches`` shuffles, augments and
+normalises.
 """
 
+from fisherlab.data.arrays import CorruptDataError, DataNotFoundError, ImageArrays
 from fisherlab.data.batches import augment, epoch_order, normalize, step_generator
 from fisherlab.data.loading import (
     DataSplits,
@@ -14,9 +18,9 @@ from fisherlab.data.loading import (
     load_splits,
     resolve_data_root,
 )
-from fisherlab.data.sources import DataNotFoundError, ImageArrays
 
 __all__ = [
+    "CorruptDataError",
     "DataNotFoundError",
     "DataSplits",
     "ImageArrays",

@@ -1,15 +1,15 @@
-"""From a dataset name to in-memory uint8 tensors: cache, hold-out split, subset, label noise.
+"""From a dataset name to in-memory uint8 tensors: checked, cached, split, subset, noised.
 
-Decoding happens once per source into a ``.npy`` cache (``$FISHERLAB_CACHE`` or
-``~/.cache/fisherlab``); every later load is a memory map. The splits are seeded and
-independent of the training seed, so runs that differ only in ``seed`` see the same data.
+Decoding happens once per source content into a ``.npy`` cache (``$FISHERLAB_CACHE`` or
+``~/.cache/fisherlab``, :mod:`fisherlab.data.cache`); every later load is a memory map. What
+is decoded is checked against what the dataset must be (:mod:`fisherlab.data.expected`) before
+it is cached or served. The splits are seeded and independent of the training seed, so runs
+that differ only in ``seed`` see the same data.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,11 @@ import torch
 from torch import Tensor
 
 from fisherlab.config import check_choice
-from fisherlab.data import sources
-from fisherlab.data.sources import DataNotFoundError, ImageArrays
+from fisherlab.data import cache
+from fisherlab.data.arrays import DataNotFoundError, ImageArrays
+from fisherlab.data.expected import check_arrays
+from fisherlab.data.sources import HOW_TO_GET, Source, find_source
+from fisherlab.data.synthetic import synthetic
 
 __all__ = [
     "DataSplits",
@@ -33,12 +36,7 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CIFAR10_JPEG_TARBALL = "cifar10-jpeg.tar.gz"
 DATA_SEED = 20210707  # seeds the hold-out split and the subset; fixed so every run sees one split
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("FISHERLAB_CACHE", Path.home() / ".cache" / "fisherlab"))
 
 
 def resolve_data_root(data_root: str) -> list[Path]:
@@ -48,121 +46,61 @@ def resolve_data_root(data_root: str) -> list[Path]:
     candidates = [
         REPO_ROOT / "data",
         REPO_ROOT.parent / "shared" / "datasets",
-        cache_dir() / "data",
+        cache.cache_dir() / "data",
     ]
     if "FISHERLAB_DATA" in os.environ:
         candidates.insert(0, Path(os.environ["FISHERLAB_DATA"]).expanduser())
     return candidates
 
 
-def _extract_tarball(tarball: Path) -> Path:
-    digest = hashlib.sha256(str(tarball.resolve()).encode()).hexdigest()[:12]
-    dest = cache_dir() / f"extracted-{digest}"
-    done = dest / ".complete"
-    if not done.exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(tarball) as tar:
-            tar.extractall(dest, filter="data")
-        done.touch()
-    # the archive holds train/ and test/ at its top or one folder down
-    for candidate in [dest, *sorted(p for p in dest.iterdir() if p.is_dir())]:
-        if (candidate / "train").is_dir() and (candidate / "test").is_dir():
-            return candidate
-    raise DataNotFoundError(f"{tarball} holds no train/ and test/ folders")
-
-
-def _read_cifar10(root: Path, download: bool) -> ImageArrays | None:
-    if (root / "cifar-10-batches-py").is_dir() or download:
-        return sources.read_cifar(root, 10, download=download)
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        return sources.read_imagefolder(root)
-    tarball = root if root.is_file() else root / CIFAR10_JPEG_TARBALL
-    if tarball.is_file():
-        return sources.read_imagefolder(_extract_tarball(tarball))
-    return None
-
-
-def _read(dataset: str, root: Path, options: dict[str, Any]) -> ImageArrays | None:
-    download = bool(options.get("download", False))
-    if dataset == "cifar10":
-        return _read_cifar10(root, download)
-    if dataset == "cifar100":
-        if (root / "cifar-100-python").is_dir() or download:
-            return sources.read_cifar(root, 100, download=download)
-        return None
-    if dataset == "tinyimagenet":
-        prepared = root / sources.tinyimagenet_prepared_dirname(32)
-        if (root / "fisherlab_prepared.json").exists() or prepared.is_dir():
-            return sources.read_tinyimagenet(root)
-        return None
-    if dataset == "imagefolder":
-        return sources.read_imagefolder(root) if root.exists() else None
-    raise AssertionError(dataset)
-
-
-def _cache_key(dataset: str, root: Path) -> str:
-    return f"{dataset}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]}"
-
-
 def load_arrays(dataset: str, data_root: str = "auto", **options: Any) -> ImageArrays:
     """The whole dataset as uint8 arrays, decoded once and cached (memory-mapped afterwards).
 
-    ``synthetic`` takes its options (sizes, classes, seed) from ``options`` and is not cached.
-    Raises ``DataNotFoundError`` naming every place looked at and how to get the data.
+    ``synthetic`` takes its options (sizes, classes, seed) from ``options`` and is not cached;
+    the others take ``download`` (CIFAR via torchvision). The first root of
+    :func:`resolve_data_root` that holds the dataset is used. Its classes and per-class counts
+    must be the release's (e.g. CIFAR-10: 10 x 5,000 train, 10 x 1,000 test).
+
+    Raises:
+        DataNotFoundError: naming every place looked at and how to get the data.
+        CorruptDataError (a ValueError): the data is damaged or incomplete (a corrupt or
+            truncated archive, a missing class, wrong counts), naming the file or folder.
+            Nothing is cached then.
     """
     from fisherlab.config import DATASETS
 
     check_choice("dataset", dataset, DATASETS)
     if dataset == "synthetic":
-        return sources.synthetic(**options)
+        return synthetic(**options)
+    download = bool(options.get("download", False))
     looked: list[str] = []
     for root in resolve_data_root(data_root):
         looked.append(str(root))
         if not root.exists():
             continue
-        key = cache_dir() / _cache_key(dataset, root)
-        if (key / "complete").exists():
-            return _load_cache(key)
-        arrays = _read(dataset, root, options)
-        if arrays is not None:
-            _save_cache(key, arrays)
-            return arrays
-    how = {
-        "cifar10": "pass data_options={'download': True} to download it with torchvision, or put "
-        f"cifar-10-batches-py/ or {CIFAR10_JPEG_TARBALL} in one of those folders",
-        "cifar100": "pass data_options={'download': True} to download it with torchvision, or put "
-        "cifar-100-python/ in one of those folders",
-        "tinyimagenet": f"download tiny-imagenet-200.zip from {sources.TINYIMAGENET_URL} and run "
-        "fisherlab.data.sources.prepare_tinyimagenet(zip_path, Path(data_root) / "
-        f"{sources.tinyimagenet_prepared_dirname(32)!r})",
-        "imagefolder": "point data_root at a folder holding train/<class>/ and test/<class>/",
-    }[dataset]
+        source = find_source(dataset, root, download=download)
+        if source is not None:
+            return _cached(source)
     raise DataNotFoundError(
-        f"dataset={dataset!r} not found; looked in: {', '.join(looked)}. To get it: {how}"
+        f"dataset={dataset!r} not found; looked in: {', '.join(looked)}. "
+        f"To get it: {HOW_TO_GET[dataset]}"
     )
 
 
-def _save_cache(key: Path, arrays: ImageArrays) -> None:
-    key.mkdir(parents=True, exist_ok=True)
-    for name in ("train_images", "train_labels", "test_images", "test_labels"):
-        tmp = key / f"{name}.tmp.npy"
-        np.save(tmp, getattr(arrays, name))
-        os.replace(tmp, key / f"{name}.npy")
-    (key / "classes.txt").write_text("\n".join(arrays.classes))
-    (key / "complete").touch()
-
-
-def _load_cache(key: Path) -> ImageArrays:
-    def arr(name: str) -> np.ndarray:
-        return np.load(key / f"{name}.npy", mmap_mode="r")
-
-    return ImageArrays(
-        train_images=arr("train_images"),
-        train_labels=arr("train_labels"),
-        test_images=arr("test_images"),
-        test_labels=arr("test_labels"),
-        classes=tuple((key / "classes.txt").read_text().split("\n")),
+def _cached(source: Source) -> ImageArrays:
+    """``source`` decoded: from the cache entry of its content, else read, checked and stored."""
+    key = cache.content_key(
+        source.dataset, source.reader, archives=source.archives, trees=source.trees
     )
+    arrays = cache.load(key)
+    if arrays is not None:
+        check_arrays(source.dataset, arrays, source.where)
+        return arrays
+    with cache.scratch() as work:
+        arrays = source.read(work)
+        check_arrays(source.dataset, arrays, source.where)
+        cache.save(key, arrays, work)
+    return arrays
 
 
 def holdout_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
