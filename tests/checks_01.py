@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
 def check(summary: dict, out: Path) -> None:
-    rows = summary["summary"]
-    assert [r["run"].split(" (")[0] for r in rows] == ["η*", "small LR"]
-    assert all(r["status"] == "finished" and r["max Tr(F)"] > 0 for r in rows)
-    f = summary["findings"]
-    assert f["trace_fisher_ratio"] == pytest.approx(rows[1]["max Tr(F)"] / rows[0]["max Tr(F)"])
-    gap = 100 * (rows[0]["best test acc"] - rows[1]["best test acc"])
-    assert f["best_test_gap_points"] == pytest.approx(gap)
-    assert len(f["lines"]) >= 4
-    assert {"fig1_fisher_explosion.png", "fig18_early_phase.png", "summary.csv"} <= {
+    per_run = summary["per_run"]
+    seeds, horizons = summary["params"]["seeds"], summary["params"]["horizons"]
+    assert len(per_run) == 2 * len(seeds) * len(horizons)
+    assert {r["arm"] for r in per_run} == {"η*", "small LR"}
+    assert all(r["status"] == "finished" and r["max Tr(F)"] > 0 for r in per_run)
+    assert all(r["early max Tr(F)"] <= r["max Tr(F)"] for r in per_run)
+    gaps = {g["horizon (epochs)"]: g for g in summary["gaps"]}
+    assert sorted(gaps) == sorted(horizons)
+    for h, g in gaps.items():
+        arm = {
+            a: [100 * r["final test acc"] for r in per_run if r["horizon"] == h and r["arm"] == a]
+            for a in ("η*", "small LR")
+        }
+        assert g["runs η*"] == len(seeds) == g["runs small LR"]
+        assert g["final gap (pts)"] == pytest.approx(np.mean(arm["η*"]) - np.mean(arm["small LR"]))
+        assert g["final gap lo"] <= g["final gap (pts)"] <= g["final gap hi"]
+        assert g["early ratio lo"] <= g["early Tr(F) ratio"] <= g["early ratio hi"]
+    assert len(summary["findings"]["lines"]) == len(horizons) + 1
+    assert {"fig1_fisher_explosion.png", "fig18_early_phase.png", "gap_vs_horizon.png"} <= {
         p.name for p in out.iterdir()
     }

@@ -7,7 +7,13 @@ import pandas as pd
 
 from fisherlab.training import RunResult
 
-__all__ = ["accuracy_at_matched_train_accuracy", "summary_table", "tidy_history"]
+__all__ = [
+    "accuracy_at_matched_train_accuracy",
+    "early_max",
+    "per_run_table",
+    "summary_table",
+    "tidy_history",
+]
 
 
 def tidy_history(results: dict[str, RunResult]) -> pd.DataFrame:
@@ -45,6 +51,23 @@ def summary_table(results: dict[str, RunResult]) -> pd.DataFrame:
         s["max_trace_fisher_epoch"] = None if step is None else step / spe
         rows.append({"run": label, **{name: s.get(k) for k, name in SUMMARY_COLUMNS.items()}})
     return pd.DataFrame(rows)
+
+
+def early_max(history: pd.DataFrame, until_step: int, metric: str = "trace_fisher") -> float:
+    """Max of ``metric`` over steps ≤ ``until_step``: the early-phase value (Section 2's
+    explosion is an early-phase statement; the whole-run max can come at the end)."""
+    s = history[(history.metric == metric) & (history.step <= until_step)].value
+    return float(s.max()) if len(s) else float("nan")
+
+
+def per_run_table(
+    grid: pd.DataFrame, results: list[RunResult], *, early_until: int
+) -> pd.DataFrame:
+    """``grid`` (one row per run, in the order of ``results``) joined with each run's summary
+    numbers and its early-phase max Tr(F). Accuracies as fractions."""
+    table = summary_table({str(i): r for i, r in enumerate(results)}).drop(columns=["run", "lr"])
+    table["early max Tr(F)"] = [early_max(r.history, early_until) for r in results]
+    return pd.concat([grid.reset_index(drop=True), table], axis=1)
 
 
 def _train_test_pairs(history: pd.DataFrame) -> pd.DataFrame:

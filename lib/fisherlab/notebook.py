@@ -26,10 +26,10 @@ from fisherlab.config import ConfigError, TrainConfig, check_choice, check_posit
 from fisherlab.data import load_arrays
 from fisherlab.sweep import EXECUTORS, run_all
 
-__all__ = ["NotebookParams", "record_results", "resolve_params"]
+__all__ = ["NotebookParams", "banner", "record_results", "resolve_params"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROFILES = ("smoke", "cpu", "paper")
+PROFILES = ("smoke", "cpu", "cpu-long", "paper")
 # parameters every notebook has, beyond the TrainConfig fields its YAML sets
 COMMON = (
     "profile",
@@ -130,6 +130,55 @@ class NotebookParams(dict):
         return float(value)
 
 
+def _check_number_list(name: str, value: Any, *, integer: bool, unit: bool = False) -> None:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{name}={value!r} must be a non-empty list")
+    for v in value:
+        check_positive(name, v, integer=integer, allow_zero=integer and not unit)
+        if unit and not 0 < v < 1:
+            raise ConfigError(f"{name}={value!r}: every value must be in (0, 1)")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{name}={value!r} has repeated values")
+
+
+def _check_01(p: dict[str, Any]) -> None:
+    """Notebook 01's own parameters: two learning rates, seeds, horizons, decay fractions."""
+    for name in ("lr_star", "lr_small"):
+        v = p.get(name)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
+            raise ConfigError(f"{name}={v!r} must be a number > 0")
+    if p["lr_small"] >= p["lr_star"]:
+        raise ConfigError(f"lr_small={p['lr_small']} must be smaller than lr_star={p['lr_star']}")
+    if p.get("seeds") is None:
+        p["seeds"] = [p["seed"]]
+    _check_number_list("seeds", p["seeds"], integer=True)
+    if p.get("horizons") is not None:
+        _check_number_list("horizons", p["horizons"], integer=True)
+        if 0 in p["horizons"]:
+            raise ConfigError(f"horizons={p['horizons']!r}: every horizon must be ≥ 1 epoch")
+    if p.get("decay_fractions") is not None:
+        _check_number_list("decay_fractions", p["decay_fractions"], integer=False, unit=True)
+
+
+_NOTEBOOK_CHECKS = {"01_fisher_explosion": _check_01}
+
+
+def banner(params: NotebookParams) -> None:
+    """Print what this execution is: profile (and setting), data, run store and output folder."""
+    p = params
+    data = f"{p.get('dataset')} ({p.get('data_root')})"
+    lines = [
+        f"{p.notebook} at profile {p['profile']!r}"
+        + (f", setting {p['setting']!r}" if p.get("setting") else ""),
+        f"data: {data}, subset {p.get('subset')}, model {p.get('model')}",
+        f"run store: {p.runs_dir}",
+        f"results to: {p.output_dir}",
+    ]
+    if p["profile"] == "smoke":
+        lines.append("smoke profile: synthetic data; these numbers test the code, not the paper")
+    print("\n".join(lines))
+
+
 def resolve_params(
     notebook: str, namespace: dict[str, Any], *, trains: bool = True
 ) -> NotebookParams:
@@ -172,6 +221,7 @@ def resolve_params(
     for key in ("output_dir", "runs_dir"):
         p = Path(merged[key]).expanduser()
         merged[key] = str(p if p.is_absolute() else REPO_ROOT / p)
+    _NOTEBOOK_CHECKS.get(notebook, lambda m: None)(merged)
     params = NotebookParams(merged)
     params.notebook = notebook
     params.run_keys = []
