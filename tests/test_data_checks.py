@@ -20,6 +20,7 @@ from test_data_sources import TINY_WNIDS, write_fake_cifar10, write_fake_tiny_zi
 from fisherlab.data import CorruptDataError, load_arrays
 from fisherlab.data import expected as expected_mod
 from fisherlab.data.expected import CIFAR10_CLASSES, Expected
+from fisherlab.data.imagefolder import read_imagefolder, read_imagefolder_archive
 from fisherlab.data.sources import prepare_tinyimagenet, read_tinyimagenet
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 3, 2
@@ -76,8 +77,8 @@ def assert_loads_whole(data_root: Path) -> None:
     assert np.bincount(arrays.test_labels).tolist() == [TEST_PER_CLASS] * 10
 
 
-def cache_entries(tmp_path: Path) -> list[str]:
-    return sorted(p.name for p in (tmp_path / "cache").glob("*") if p.name != "tmp")
+def cached_files(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
 
 
 def test_corrupted_archive_is_named_and_unpacked_afresh_once_repaired(tmp_path: Path) -> None:
@@ -90,8 +91,7 @@ def test_corrupted_archive_is_named_and_unpacked_afresh_once_repaired(tmp_path: 
     with pytest.raises(CorruptDataError, match="corrupt") as err:
         load_arrays("cifar10", str(archive.parent))
     assert str(archive) in str(err.value)
-    assert cache_entries(tmp_path) == []  # nothing cached, nothing marked unpacked
-    assert not any((tmp_path / "cache" / "tmp").iterdir())  # the partial unpacking is gone
+    assert cached_files(tmp_path) == []  # nothing cached, nothing unpacked or marked done
     rewrite_keeping_stat(archive, good)  # repaired: same size, same mtime
     assert_loads_whole(archive.parent)
 
@@ -131,6 +131,28 @@ def test_truncated_archive_is_named(tmp_path: Path) -> None:
     assert_loads_whole(archive.parent)
 
 
+def test_archive_reads_exactly_as_its_unpacked_folder(tmp_path: Path) -> None:
+    """Same classes, order and pixels; nested folders walked, hidden ones skipped in both."""
+    root = write_imagefolder(tmp_path / "src")
+    nested = np.full((4, 4, 3), 9, dtype=np.uint8)
+    (root / "train" / "cat" / "sub").mkdir()
+    Image.fromarray(nested).save(root / "train" / "cat" / "sub" / "0.png")
+    (root / "train" / "dog" / ".ipynb_checkpoints").mkdir()
+    Image.fromarray(nested).save(root / "train" / "dog" / ".ipynb_checkpoints" / "0.png")
+    (root / "test" / "dog" / "notes.txt").write_text("not an image")
+    archive = tmp_path / "packed.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="cifar10")  # one folder down, as many archives are
+    folder, packed = read_imagefolder(root), read_imagefolder_archive(archive)
+    assert packed.classes == folder.classes == CIFAR10_CLASSES
+    for field in ("train_images", "train_labels", "test_images", "test_labels"):
+        np.testing.assert_array_equal(getattr(packed, field), getattr(folder, field))
+    cat = CIFAR10_CLASSES.index("cat")
+    assert np.bincount(folder.train_labels)[cat] == TRAIN_PER_CLASS + 1  # sub/0.png counts
+    assert np.bincount(folder.train_labels)[cat + 2] == TRAIN_PER_CLASS  # dog: hidden skipped
+    np.testing.assert_array_equal(folder.train_images[(cat + 1) * TRAIN_PER_CLASS], nested)
+
+
 def test_missing_class_folder_is_named(tmp_path: Path) -> None:
     root = write_imagefolder(tmp_path / "cifar")
     shutil.rmtree(root / "train" / "truck")
@@ -138,7 +160,7 @@ def test_missing_class_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(CorruptDataError) as err:
         load_arrays("cifar10", str(root))
     assert f"{root / 'train'}: 9 classes, expected 10 (missing: truck)" in str(err.value)
-    assert cache_entries(tmp_path) == []
+    assert cached_files(tmp_path) == []
 
 
 def test_wrong_counts_are_named(tmp_path: Path) -> None:

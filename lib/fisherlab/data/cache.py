@@ -24,7 +24,7 @@ import numpy as np
 
 from fisherlab.data.arrays import ImageArrays
 
-__all__ = ["cache_dir", "content_key", "load", "save", "scratch"]
+__all__ = ["cache_dir", "content_key", "load", "save"]
 
 #: Part of every key: bump it when a reader's output for unchanged input changes.
 CACHE_FORMAT = 2
@@ -85,11 +85,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 @contextmanager
-def scratch() -> Iterator[Path]:
+def _scratch() -> Iterator[Path]:
     """A fresh folder under ``cache_dir()/tmp``, deleted on exit.
 
     Named ``<host>-<pid>-…``; entering removes the folders that processes of this host left
-    when they were killed, so an interrupted unpacking never lingers.
+    when they were killed, so an interrupted write never lingers.
     """
     base = cache_dir() / "tmp"
     base.mkdir(parents=True, exist_ok=True)
@@ -116,19 +116,19 @@ def load(key: str) -> ImageArrays | None:
     return ImageArrays(**arrays, classes=classes)
 
 
-def save(key: str, arrays: ImageArrays, work: Path) -> None:
-    """Write ``arrays`` as entry ``key``: into a folder under ``work``, then renamed into place.
+def save(key: str, arrays: ImageArrays) -> None:
+    """Write ``arrays`` as entry ``key``: into a scratch folder, then renamed into place whole.
 
-    ``work`` must be on the cache's file system (e.g. a :func:`scratch` folder). If another
-    process stored the same key meanwhile, its entry (same content) is kept.
+    If another process stored the same key meanwhile, its entry (same content) is kept.
     """
-    staged = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=work))
-    for name in _FIELDS:
-        np.save(staged / f"{name}.npy", getattr(arrays, name))
-    (staged / "classes.txt").write_text("\n".join(arrays.classes))
-    try:
-        staged.rename(cache_dir() / key)
-    except OSError:
-        if not (cache_dir() / key).is_dir():
-            raise
-        shutil.rmtree(staged)
+    with _scratch() as work:
+        staged = work / key
+        staged.mkdir()
+        for name in _FIELDS:
+            np.save(staged / f"{name}.npy", getattr(arrays, name))
+        (staged / "classes.txt").write_text("\n".join(arrays.classes))
+        try:
+            staged.rename(cache_dir() / key)
+        except OSError:
+            if not (cache_dir() / key).is_dir():
+                raise

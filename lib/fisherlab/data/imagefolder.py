@@ -3,9 +3,10 @@
 The layout ``torchvision.datasets.ImageFolder`` reads, once per split. It holds the offline
 CIFAR-10 JPEG copy (``cifar10-jpeg.tar.gz``, read straight from the archive) and TinyImageNet
 after :func:`fisherlab.data.tinyimagenet.prepare_tinyimagenet`; paper: 32x32 images
-(Jastrzebski et al., 2021, Supplement I.2). An archive is checked whole (its compression
-checksum, tar's end marker) before anything from it is used, and every error names the archive,
-folder or file.
+(Jastrzebski et al., 2021, Supplement I.2). A folder and an archive go through the same layout
+rules (:func:`_layout`) and decoder. An archive is read in memory, never unpacked, and only
+after it has been read whole (its compression checksum, tar's end marker). Every error names
+the archive, folder or file.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import io
 import lzma
 import os
 import tarfile
-import tempfile
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -30,10 +30,10 @@ from fisherlab.data.arrays import CorruptDataError, DataNotFoundError, ImageArra
 
 __all__ = [
     "IMAGE_EXTENSIONS",
-    "extract_tar",
     "is_image",
     "read_imagefolder",
     "read_imagefolder_archive",
+    "read_tar",
     "split_dirs",
 ]
 
@@ -43,26 +43,66 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 _SPLITS = ("train", "test")
 _TAR_BLOCK = 512  # tar ends with two zero blocks of this size; the first ends the listing
 
+#: One split as read: relative file paths in ImageFolder's order, and their labels.
+_Split = tuple[list[str], list[int]]
+
 
 def is_image(name: str) -> bool:
     """Whether a file name is one :func:`read_imagefolder` decodes (hidden files never are)."""
     return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _class_dirs(split_dir: Path) -> list[str]:
-    """Class folder names, sorted as ImageFolder sorts them (hidden folders skipped)."""
-    return sorted(
-        e.name for e in os.scandir(split_dir) if e.is_dir() and not e.name.startswith(".")
-    )
+def _layout(
+    dirs: set[str], files: Iterable[str], show: Callable[[str], str]
+) -> tuple[list[str], dict[str, _Split]]:
+    """Classes and per-split files of a listing, by ImageFolder's rules, checked.
 
-
-def _class_files(class_dir: Path) -> list[Path]:
-    """Image files under one class folder, in ImageFolder's order (recursive, sorted walk)."""
-    files: list[Path] = []
-    for dirpath, dirnames, filenames in sorted(os.walk(class_dir, followlinks=True)):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        files.extend(Path(dirpath) / f for f in sorted(filenames) if is_image(f))
-    return files
+    ``dirs`` and ``files`` are ``/``-separated paths relative to the dataset root, hidden
+    names already left out. Classes are the sorted folder names under ``train/``; ``test/``
+    must have the same ones. A class's images are every image file below its folder, in the
+    order of a sorted walk (by folder path, then file name), as ``ImageFolder`` lists them.
+    """
+    found = {
+        split: sorted(d[len(split) + 1 :] for d in dirs if d.startswith(f"{split}/"))
+        for split in _SPLITS
+    }
+    class_dirs = {split: [d for d in names if "/" not in d] for split, names in found.items()}
+    classes = class_dirs["train"]
+    if not classes:
+        raise CorruptDataError(f"{show('train')}: no class folders")
+    unknown = [c for c in class_dirs["test"] if c not in classes]
+    if unknown:
+        raise CorruptDataError(
+            f"{show('train')}: {len(classes)} class folders, none for {', '.join(unknown)} "
+            f"which {show('test')} has (train classes define the labels)"
+        )
+    absent = [c for c in classes if c not in class_dirs["test"]]
+    if absent:
+        raise CorruptDataError(
+            f"{show('test')}: {len(class_dirs['test'])} class folders, expected the "
+            f"{len(classes)} of {show('train')} (missing: {', '.join(absent)})"
+        )
+    members: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for path in files:
+        parts = path.split("/")
+        if len(parts) >= 3 and parts[0] in _SPLITS and is_image(parts[-1]):
+            parent, _, name = path.rpartition("/")
+            members.setdefault((parts[0], parts[1]), []).append((parent, name))
+    splits: dict[str, _Split] = {}
+    for split in _SPLITS:
+        paths: list[str] = []
+        labels: list[int] = []
+        for label, name in enumerate(classes):
+            entries = sorted(members.get((split, name), []))
+            if not entries:
+                raise CorruptDataError(
+                    f"{show(f'{split}/{name}')}: class folder holds no "
+                    f"{'/'.join(IMAGE_EXTENSIONS)} files"
+                )
+            paths.extend(f"{parent}/{file}" for parent, file in entries)
+            labels.extend([label] * len(entries))
+        splits[split] = paths, labels
+    return classes, splits
 
 
 _Decoder = Callable[[bytes], np.ndarray]
@@ -95,11 +135,10 @@ def _pillow_decode(raw: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def _decode_one(path: Path, shown: Path, fast: _Decoder | None) -> np.ndarray:
+def _decode_one(raw: bytes, shown: str, fast: _Decoder | None) -> np.ndarray:
     """Decode one JPEG/PNG to ``(H, W, 3)`` uint8 RGB (grey/alpha/CMYK converted)."""
     from PIL import UnidentifiedImageError
 
-    raw = path.read_bytes()
     if not raw:
         raise CorruptDataError(f"{shown}: empty file")
     if fast is not None:
@@ -113,35 +152,39 @@ def _decode_one(path: Path, shown: Path, fast: _Decoder | None) -> np.ndarray:
         raise CorruptDataError(f"{shown}: cannot decode image ({exc})") from exc
 
 
-def _decode_files(
-    files: Sequence[Path],
-    shape: tuple[int, ...] | None,
-    ref: Path | None,
-    show: Callable[[Path], Path],
-) -> tuple[np.ndarray, Path | None]:
-    out: np.ndarray | None = None
-    if shape is not None:
-        out = np.empty((len(files), *shape), dtype=np.uint8)
+def _decode(
+    classes: list[str],
+    splits: dict[str, _Split],
+    read: Callable[[str], bytes],
+    show: Callable[[str], str],
+) -> ImageArrays:
+    """Decode every listed file (``read(path)`` gives its bytes); all must share one size."""
     fast = _torchvision_decoder()
+    ref: str | None = None
+    shape: tuple[int, ...] | None = None
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="The image decoding and encoding capabilities of TorchVision"
         )
-        for i, path in enumerate(files):
-            arr = _decode_one(path, show(path), fast)
-            if out is None:
-                out = np.empty((len(files), *arr.shape), dtype=np.uint8)
-                ref = show(path)
-            elif arr.shape != out.shape[1:]:
-                raise CorruptDataError(
-                    f"{show(path)}: image is {arr.shape[1]}x{arr.shape[0]} (WxH) but {ref} is "
-                    f"{out.shape[2]}x{out.shape[1]}; all images of an ImageFolder must share one "
-                    f"size (resize them first; for TinyImageNet use prepare_tinyimagenet)"
-                )
-            out[i] = arr
-    if out is None:
-        out = np.empty((0, *(shape or (0, 0, 3))), dtype=np.uint8)
-    return out, ref
+        for split, (paths, labels) in splits.items():
+            out: np.ndarray | None = None
+            for i, path in enumerate(paths):
+                arr = _decode_one(read(path), show(path), fast)
+                if shape is None:
+                    shape, ref = arr.shape, show(path)
+                elif arr.shape != shape:
+                    raise CorruptDataError(
+                        f"{show(path)}: image is {arr.shape[1]}x{arr.shape[0]} (WxH) but {ref} is "
+                        f"{shape[1]}x{shape[0]}; all images of an ImageFolder must share one "
+                        f"size (resize them first; for TinyImageNet use prepare_tinyimagenet)"
+                    )
+                if out is None:
+                    out = np.empty((len(paths), *shape), dtype=np.uint8)
+                out[i] = arr
+            assert out is not None  # _layout gives every class at least one file
+            arrays[split] = out, np.asarray(labels, dtype=np.int64)
+    return ImageArrays(*arrays["train"], *arrays["test"], classes=tuple(classes))
 
 
 def split_dirs(root: str | Path) -> dict[str, Path]:
@@ -160,6 +203,19 @@ def split_dirs(root: str | Path) -> dict[str, Path]:
             searched=list(dirs.values()),
         )
     return dirs
+
+
+def _walk(root: Path) -> tuple[set[str], list[str]]:
+    """Folders and files under ``root/{train,test}`` (symlinks followed, hidden names skipped)."""
+    dirs: set[str] = set()
+    files: list[str] = []
+    for split in _SPLITS:
+        for dirpath, dirnames, filenames in os.walk(root / split, followlinks=True):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel = Path(dirpath).relative_to(root).as_posix()
+            dirs.update(f"{rel}/{d}" for d in dirnames)
+            files.extend(f"{rel}/{f}" for f in filenames if not f.startswith("."))
+    return dirs, files
 
 
 def read_imagefolder(root: str | Path) -> ImageArrays:
@@ -189,52 +245,14 @@ def read_imagefolder(root: str | Path) -> ImageArrays:
             a file that cannot be decoded. Each names the folder or file.
     """
     root = as_path("root", root)
-    return _read_folder(root, root)
+    split_dirs(root)
+    dirs, files = _walk(root)
 
+    def show(rel: str) -> str:
+        return str(root / rel)
 
-def _read_folder(root: Path, shown: Path) -> ImageArrays:
-    """:func:`read_imagefolder` of ``root``, naming paths as if ``root`` were ``shown``."""
-
-    def show(path: Path) -> Path:
-        return shown / path.relative_to(root)
-
-    dirs = split_dirs(root)
-    classes = _class_dirs(dirs["train"])
-    if not classes:
-        raise CorruptDataError(f"{show(dirs['train'])}: no class folders")
-    test_classes = _class_dirs(dirs["test"])
-    unknown = [c for c in test_classes if c not in classes]
-    if unknown:
-        raise CorruptDataError(
-            f"{show(dirs['train'])}: {len(classes)} class folders, none for "
-            f"{', '.join(unknown)} which {show(dirs['test'])} has (train classes define the labels)"
-        )
-    absent = [c for c in classes if c not in test_classes]
-    if absent:
-        raise CorruptDataError(
-            f"{show(dirs['test'])}: {len(test_classes)} class folders, expected the "
-            f"{len(classes)} of {show(dirs['train'])} (missing: {', '.join(absent)})"
-        )
-
-    shape: tuple[int, ...] | None = None
-    ref: Path | None = None
-    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for split, split_dir in dirs.items():
-        files: list[Path] = []
-        labels: list[int] = []
-        for label, name in enumerate(classes):
-            found = _class_files(split_dir / name)
-            if not found:
-                raise CorruptDataError(
-                    f"{show(split_dir / name)}: class folder holds no "
-                    f"{'/'.join(IMAGE_EXTENSIONS)} files"
-                )
-            files.extend(found)
-            labels.extend([label] * len(found))
-        images, ref = _decode_files(files, shape, ref, show)
-        shape = images.shape[1:]
-        arrays[split] = images, np.asarray(labels, dtype=np.int64)
-    return ImageArrays(*arrays["train"], *arrays["test"], classes=tuple(classes))
+    classes, splits = _layout(dirs, files, show)
+    return _decode(classes, splits, lambda rel: (root / rel).read_bytes(), show)
 
 
 #: Leading bytes of the compressed formats a tar archive may come in, and their readers.
@@ -269,20 +287,33 @@ def _tail_is_end_marker(stream: IO[bytes]) -> bool:
     return clean and left >= _TAR_BLOCK
 
 
-def extract_tar(archive: str | Path, dest: str | Path) -> None:
-    """Unpack the tar ``archive`` (plain, .gz, .bz2 or .xz) into the folder ``dest``, checked.
+def read_tar(
+    archive: str | Path, keep: Callable[[str], bool] = is_image
+) -> tuple[set[str], dict[str, bytes]]:
+    """The folders and the bytes of the files ``keep`` selects (by name) of a tar ``archive``.
 
-    One streaming pass with tarfile's ``"data"`` filter (no links out, no absolute paths). The
-    archive counts as whole only if the decompressor reaches its end without error (its
-    checksum holds) and the tar stream ends with its end-of-archive zero blocks. Anything else
-    raises :class:`CorruptDataError` naming ``archive`` and saying it is corrupt or truncated;
-    ``dest`` may then hold part of the members (extract into a temporary folder).
+    ``archive`` is a plain, gzip, bzip2 or xz tar, read in one streaming pass and never
+    unpacked to disk. Paths are relative (``./`` dropped); hidden names and everything below
+    them, links and special files are skipped. The archive counts as whole only if the
+    decompressor reaches its end without error (its checksum holds) and the tar stream ends
+    with its end-of-archive zero blocks; anything else raises :class:`CorruptDataError` naming
+    ``archive`` and saying it is corrupt or truncated.
     """
     archive = as_path("archive", archive)
     advice = "download or copy it again (and compare its sha256 with the published one)"
+    dirs: set[str] = set()
+    files: dict[str, bytes] = {}
     try:
         with _open_stream(archive) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
-            tar.extractall(dest, filter="data")
+            for member in tar:
+                parts = [p for p in member.name.split("/") if p not in ("", ".")]
+                if not parts or any(p.startswith(".") for p in parts):
+                    continue
+                dirs.update("/".join(parts[:k]) for k in range(1, len(parts)))
+                if member.isdir():
+                    dirs.add("/".join(parts))
+                elif member.isfile() and keep(parts[-1]):
+                    files["/".join(parts)] = tar.extractfile(member).read()  # type: ignore[union-attr]
             whole = _tail_is_end_marker(tar.fileobj)  # type: ignore[arg-type]
     except EOFError as exc:
         raise CorruptDataError(
@@ -291,7 +322,7 @@ def extract_tar(archive: str | Path, dest: str | Path) -> None:
     except (tarfile.TarError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
         raise CorruptDataError(f"{archive}: corrupt archive ({exc}); {advice}") from exc
     except OSError as exc:
-        if exc.errno is not None:  # a real I/O error (disk full, permissions), not the data
+        if exc.errno is not None:  # a real I/O error (permissions, ...), not the data
             raise
         raise CorruptDataError(f"{archive}: corrupt archive ({exc}); {advice}") from exc
     if not whole:
@@ -299,29 +330,32 @@ def extract_tar(archive: str | Path, dest: str | Path) -> None:
             f"{archive}: corrupt or truncated archive (its tar stream stops at an unreadable "
             f"header instead of the end-of-archive marker); {advice}"
         )
+    return dirs, files
 
 
-def read_imagefolder_archive(archive: str | Path, scratch: str | Path | None = None) -> ImageArrays:
+def read_imagefolder_archive(archive: str | Path) -> ImageArrays:
     """Read an ImageFolder dataset packed in a tar archive (e.g. ``cifar10-jpeg.tar.gz``).
 
     ``train/`` and ``test/`` may sit at the archive's top or one folder down. The archive is
-    unpacked by :func:`extract_tar` (checked whole) into a fresh temporary folder under
-    ``scratch`` (default: the system's temporary folder), read as :func:`read_imagefolder`
-    reads a folder, and the folder is deleted: no unpacked copy outlives the call, so nothing
-    can mark a failed unpacking as done and a repaired archive is always unpacked afresh.
+    read whole by :func:`read_tar` (in memory: ~100 MB for CIFAR-10's JPEGs, nothing written
+    to disk, so no unpacked copy can go stale or be mistaken for a complete one), then laid
+    out and decoded exactly as :func:`read_imagefolder` does a folder, giving identical arrays.
     Errors name the archive; a path inside it is shown as ``<archive>/train/<class>/...``.
     """
     archive = as_path("archive", archive)
     if not archive.is_file():
         raise DataNotFoundError(f"{archive}: no such archive", searched=[archive])
-    if scratch is not None:
-        Path(scratch).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="unpack-", dir=scratch) as tmp:
-        top = Path(tmp)
-        extract_tar(archive, top)
-        for cand in [top, *sorted(p for p in top.iterdir() if p.is_dir())]:
-            if all((cand / split).is_dir() for split in _SPLITS):
-                return _read_folder(cand, archive / cand.relative_to(top))
-    raise CorruptDataError(
-        f"{archive} holds no train/ and test/ folders (looked at its top and one folder down)"
-    )
+    dirs, files = read_tar(archive)
+    tops = ["", *sorted(f"{d}/" for d in dirs if "/" not in d)]
+    top = next((t for t in tops if all(f"{t}{s}" in dirs for s in _SPLITS)), None)
+    if top is None:
+        raise CorruptDataError(
+            f"{archive} holds no train/ and test/ folders (looked at its top and one folder down)"
+        )
+
+    def show(rel: str) -> str:
+        return f"{archive}/{top}{rel}"
+
+    inner = {d[len(top) :] for d in dirs if d.startswith(top)}
+    classes, splits = _layout(inner, [f[len(top) :] for f in files if f.startswith(top)], show)
+    return _decode(classes, splits, lambda rel: files[top + rel], show)

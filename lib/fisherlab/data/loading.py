@@ -96,10 +96,9 @@ def _cached(source: Source) -> ImageArrays:
     if arrays is not None:
         check_arrays(source.dataset, arrays, source.where)
         return arrays
-    with cache.scratch() as work:
-        arrays = source.read(work)
-        check_arrays(source.dataset, arrays, source.where)
-        cache.save(key, arrays, work)
+    arrays = source.read()
+    check_arrays(source.dataset, arrays, source.where)
+    cache.save(key, arrays)
     return arrays
 
 

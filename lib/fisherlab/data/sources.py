@@ -77,7 +77,7 @@ HOW_TO_GET: dict[str, str] = {
 class Source:
     """A dataset found on disk.
 
-    ``read(scratch)`` decodes it (``scratch``: an empty folder for unpacking, deleted after).
+    ``read()`` decodes it.
     ``archives`` (hashed) and ``trees`` (files/folders, by name, size and mtime) are the input
     whose content keys the cache; ``reader`` names the decoding in that key. ``where[split]``
     names the file or folder a split comes from, for errors.
@@ -85,7 +85,7 @@ class Source:
 
     dataset: str
     reader: str
-    read: Callable[[Path], ImageArrays]
+    read: Callable[[], ImageArrays]
     where: Mapping[str, str]
     archives: tuple[Path, ...] = ()
     trees: tuple[Path, ...] = ()
@@ -102,13 +102,13 @@ def _cifar_source(dataset: str, root: Path, num_classes: int) -> Source:
     return Source(
         dataset,
         "cifar-pickle",
-        lambda _: read_cifar(root, num_classes),
+        lambda: read_cifar(root, num_classes),
         {split: shown(files[split]) for split in ("train", "test")},
         trees=tuple(p for paths in files.values() for p in paths),
     )
 
 
-def _folder_source(dataset: str, folder: Path, read: Callable[[Path], ImageArrays]) -> Source:
+def _folder_source(dataset: str, folder: Path, read: Callable[[], ImageArrays]) -> Source:
     dirs = split_dirs(folder)
     return Source(
         dataset,
@@ -123,7 +123,7 @@ def _archive_source(dataset: str, archive: Path) -> Source:
     return Source(
         dataset,
         "imagefolder-archive",
-        lambda scratch: read_imagefolder_archive(archive, scratch),
+        lambda: read_imagefolder_archive(archive),
         {split: f"{split}/ in {archive}" for split in ("train", "test")},
         archives=(archive,),
     )
@@ -152,7 +152,7 @@ def find_source(dataset: str, root: Path, *, download: bool = False) -> Source |
         if dataset == "cifar100":
             return None
         if (root / "train").is_dir() and (root / "test").is_dir():
-            return _folder_source(dataset, root, lambda _: read_imagefolder(root))
+            return _folder_source(dataset, root, lambda: read_imagefolder(root))
         tarball = root if root.is_file() else root / CIFAR10_JPEG_TARBALL
         return _archive_source(dataset, tarball) if tarball.is_file() else None
     if dataset == "tinyimagenet":
@@ -160,9 +160,9 @@ def find_source(dataset: str, root: Path, *, download: bool = False) -> Source |
         if not ((root / "fisherlab_prepared.json").exists() or prepared.is_dir()):
             return None
         folder = prepared_folder(root)
-        return _folder_source(dataset, folder, lambda _: read_tinyimagenet(folder))
+        return _folder_source(dataset, folder, lambda: read_tinyimagenet(folder))
     if dataset == "imagefolder":
-        return _folder_source(dataset, root, lambda _: read_imagefolder(root))
+        return _folder_source(dataset, root, lambda: read_imagefolder(root))
     raise ValueError(
         f"dataset must be one of cifar10, cifar100, tinyimagenet, imagefolder; got {dataset!r}"
     )
