@@ -41,8 +41,8 @@ def brute_trace_fisher_exact(model: nn.Module, x: torch.Tensor) -> float:
     return total / len(x)
 
 
-def brute_hessian_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(Tr(H), Σ_{i≠j} H_ij²) of the mean CE via torch.autograd.functional.hessian."""
+def brute_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The Hessian of the mean CE over all parameters (flattened in ``parameters()`` order)."""
     model.eval()
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     shapes = [p.shape for p in _params(model)]
@@ -55,9 +55,20 @@ def brute_hessian_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
         out = torch.func.functional_call(model, (params, buffers), (x,))
         return F.cross_entropy(out, y)
 
-    h = torch.autograd.functional.hessian(loss, flat)
+    return torch.autograd.functional.hessian(loss, flat)
+
+
+def brute_hessian_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(Tr(H), Σ_{i≠j} H_ij²) of the mean CE via torch.autograd.functional.hessian."""
+    h = brute_hessian(model, x, y)
     off = h.pow(2).sum() - h.diagonal().pow(2).sum()
     return float(h.trace()), float(off)
+
+
+def probe_variance(h: torch.Tensor, dist: str) -> float:
+    """Var(vᵀHv) for one probe: 2‖H‖_F² (Gaussian), 2 Σ_{i≠j} H_ij² (Rademacher)."""
+    fro = float(h.pow(2).sum())
+    return 2 * fro if dist == "gaussian" else 2 * (fro - float(h.diagonal().pow(2).sum()))
 
 
 def test_trace_fisher_exact_matches_loop_over_labels(small_case):
@@ -99,13 +110,57 @@ def test_trace_fisher_batch_matches_norm_of_mean_gradient(small_case):
     assert got == pytest.approx(float(mean_grad.pow(2).sum()), rel=1e-4)
 
 
-def test_hutchinson_within_its_own_standard_error(small_case):
+@pytest.mark.parametrize("dist", ["rademacher", "gaussian"])
+def test_hutchinson_within_its_own_standard_error(small_case, dist):
     model, x, y = small_case
-    exact, off_diag_sq = brute_hessian_trace(copy.deepcopy(model), x, y)
-    probes = 4000
-    got = hutchinson_trace(model, x, y, probes=probes, generator=torch.Generator().manual_seed(1))
-    sigma = math.sqrt(2 * off_diag_sq / probes)
-    assert abs(got - exact) < 4 * sigma + 1e-8 * abs(exact)
+    h = brute_hessian(copy.deepcopy(model), x, y)
+    probes = 2000
+    gen = torch.Generator().manual_seed(1)
+    got = hutchinson_trace(model, x, y, probes=probes, probe_dist=dist, generator=gen)
+    sigma = math.sqrt(probe_variance(h, dist) / probes)
+    assert abs(got - float(h.trace())) < 4 * sigma + 1e-8 * abs(float(h.trace()))
+
+
+@pytest.mark.parametrize("dist", ["rademacher", "gaussian"])
+def test_hutchinson_is_the_mean_quadratic_form_of_its_probes(small_case, dist):
+    """(1/M) Σ vᵀHv over exactly the probes drawn: ±1 entries, or standard normal ones."""
+    model, x, y = small_case
+    h = brute_hessian(copy.deepcopy(model), x, y)
+    probes, gen = 3, torch.Generator().manual_seed(2)
+    draws = []
+    for p in _params(model):
+        shape = (probes, *p.shape)
+        if dist == "gaussian":
+            draws.append(torch.randn(shape, generator=gen, dtype=p.dtype))
+        else:
+            draws.append(torch.randint(0, 2, shape, generator=gen).to(p.dtype) * 2 - 1)
+    v = torch.cat([d.reshape(probes, -1) for d in draws], dim=1)
+    want = float(torch.einsum("mi,ij,mj->m", v, h, v).mean())
+    got = hutchinson_trace(
+        model, x, y, probes=probes, probe_dist=dist, generator=torch.Generator().manual_seed(2)
+    )
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_gaussian_probes_have_the_larger_variance():
+    """Per probe 2‖H‖_F² against 2(‖H‖_F² − Σ H_ii²): softmax regression's Hessian has a
+    diagonal of ~40% of ‖H‖_F², so Gaussian probes give ~1.7x the Rademacher variance."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3).double()
+    x, y = torch.randn(7, 4).double(), torch.randint(0, 3, (7,))
+    h = brute_hessian(copy.deepcopy(model), x, y)
+    want = {d: probe_variance(h, d) for d in ("rademacher", "gaussian")}
+    assert want["gaussian"] > 1.6 * want["rademacher"]
+    got = {}
+    for dist in want:
+        gen = torch.Generator().manual_seed(0)
+        draws = [
+            hutchinson_trace(model, x, y, probes=1, probe_dist=dist, generator=gen)
+            for _ in range(1200)
+        ]
+        got[dist] = float(torch.tensor(draws, dtype=torch.float64).var())
+        assert got[dist] == pytest.approx(want[dist], rel=0.2)
+    assert got["gaussian"] > 1.35 * got["rademacher"]
 
 
 def test_piecewise_linear_nets_have_hessian_trace_equal_exact_fisher(small_case):
@@ -131,8 +186,9 @@ def test_identity_fails_for_a_smooth_nonlinearity():
         lambda m, x, y: trace_fisher(m, x, labels="exact"),
         lambda m, x, y: trace_fisher_batch(m, x),
         lambda m, x, y: hutchinson_trace(m, x, y, probes=3),
+        lambda m, x, y: hutchinson_trace(m, x, y, probes=3, probe_dist="gaussian"),
     ],
-    ids=["sampled", "exact", "batch", "hutchinson"],
+    ids=["sampled", "exact", "batch", "hutchinson", "hutchinson-gaussian"],
 )
 def test_estimators_leave_model_untouched(small_case, estimate):
     model, x, y = small_case
@@ -157,3 +213,5 @@ def test_bad_arguments():
         trace_fisher(model, torch.randn(2, 2), labels="true")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="probes"):
         hutchinson_trace(model, torch.randn(2, 2), torch.tensor([0, 1]), probes=0)
+    with pytest.raises(ValueError, match=r"probe_dist='normal'.*'rademacher', 'gaussian'"):
+        hutchinson_trace(model, torch.randn(2, 2), torch.tensor([0, 1]), probe_dist="normal")  # type: ignore[arg-type]

@@ -26,9 +26,18 @@ from fisherlab.per_example_norms import (
     per_example_sq_grad_norms_all_labels,
 )
 
-__all__ = ["eval_mode", "hutchinson_trace", "trace_fisher", "trace_fisher_batch"]
+__all__ = [
+    "PROBE_DISTS",
+    "ProbeDist",
+    "eval_mode",
+    "hutchinson_trace",
+    "trace_fisher",
+    "trace_fisher_batch",
+]
 
 LabelMode = Literal["sampled", "exact"]
+ProbeDist = Literal["rademacher", "gaussian"]
+PROBE_DISTS: tuple[ProbeDist, ...] = ("rademacher", "gaussian")
 
 
 @contextlib.contextmanager
@@ -190,23 +199,44 @@ def trace_fisher_batch(
         return float(sum(t.double().pow(2).sum() for t in g))
 
 
+def _probe_vectors(
+    dist: ProbeDist, shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None
+) -> Tensor:
+    """Hutchinson probes of ``shape`` with ``like``'s device and dtype, drawn on the generator's
+    device: i.i.d. ±1 (Rademacher) or standard normal (Gaussian) entries."""
+    device = generator.device if generator is not None else torch.device("cpu")
+    if dist == "gaussian":
+        v = torch.randn(shape, generator=generator, device=device, dtype=like.dtype)
+    else:
+        v = torch.randint(0, 2, shape, generator=generator, device=device).to(like.dtype)
+        v = v.mul_(2).sub_(1)
+    return v.to(like.device)
+
+
 def hutchinson_trace(
     model: nn.Module,
     inputs: Tensor,
     targets: Tensor,
     *,
     probes: int = 30,
+    probe_dist: ProbeDist = "rademacher",
     generator: torch.Generator | None = None,
 ) -> float:
     """Hutchinson's estimate of Tr(H), H the Hessian of the mean CE over the batch (Supplement B).
 
-    Tr(H) ≈ (1/M) Σ_m v_mᵀ H v_m with M = ``probes`` Rademacher vectors v_m drawn with
-    ``generator``; unbiased, variance 2 Σ_{i≠j} H_ij² / M. The Hessian-vector products are
-    reverse-over-reverse: one backward with ``create_graph`` gives ∇L with its graph, then each
-    probe costs one backward of ∇L·v through that graph (as PyHessian does). On CPU this is
-    1.7-2.9× faster than vectorising forward-over-reverse products over the probes
-    (``benchmarks/README.md``) and keeps one graph instead of M. BatchNorm in eval mode;
-    ``.grad`` is not written.
+    Tr(H) ≈ (1/M) Σ_m v_mᵀ H v_m with M = ``probes`` i.i.d. vectors v_m drawn with ``generator``
+    from ``probe_dist``: ``"gaussian"`` (standard normal entries, the paper's choice in
+    Supplement B, with M = 30) or ``"rademacher"`` (±1 entries, the default). Both are unbiased
+    (E[v vᵀ] = I). Per probe, for symmetric H, Var(vᵀHv) = 2‖H‖_F² for Gaussian probes and
+    2(‖H‖_F² − Σ_i H_ii²) = 2 Σ_{i≠j} H_ij² for Rademacher probes (v_i² = 1, so the diagonal
+    adds no noise); the estimate's variance is that divided by M. Rademacher is never worse and
+    is much better when the diagonal carries a large share of ‖H‖_F.
+
+    The Hessian-vector products are reverse-over-reverse: one backward with ``create_graph``
+    gives ∇L with its graph, then each probe costs one backward of ∇L·v through that graph (as
+    PyHessian does). On CPU this is 1.7-2.9× faster than vectorising forward-over-reverse
+    products over the probes (``benchmarks/README.md``) and keeps one graph instead of M.
+    BatchNorm in eval mode; ``.grad`` is not written.
 
     For networks piecewise linear in each parameter (ReLU, max-pool, linear/conv, eval-mode BN),
     the result estimates exactly ``trace_fisher(model, inputs, labels="exact")``: the
@@ -214,17 +244,12 @@ def hutchinson_trace(
     """
     if probes < 1:
         raise ValueError(f"probes={probes} must be ≥ 1")
+    if probe_dist not in PROBE_DISTS:
+        raise ValueError(f"probe_dist={probe_dist!r} is not valid; accepted values: {PROBE_DISTS}")
     if len(inputs) != len(targets):
         raise ValueError("inputs and targets must have the same length")
     params = [p for p in model.parameters() if p.requires_grad]
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    vs = [
-        torch.randint(0, 2, (probes, *p.shape), generator=generator, device=gen_device)
-        .to(device=p.device, dtype=p.dtype)
-        .mul_(2)
-        .sub_(1)
-        for p in params
-    ]
+    vs = [_probe_vectors(probe_dist, (probes, *p.shape), p, generator) for p in params]
     with eval_mode(model), torch.enable_grad():
         loss = F.cross_entropy(model(inputs), targets)
         grads = torch.autograd.grad(loss, params, create_graph=True)
