@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fisherlab.notebook import PROFILES, REPO_ROOT
+from fisherlab.report import export_html  # offline HTML: no CDN, no absolute paths
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REPORT = "00_reproduction_report"
@@ -41,20 +42,6 @@ def _execute(nb: Path, out: Path, parameters: dict[str, Any]) -> None:
         nb, out, parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS_DIR)
     )
     print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
-
-
-def export_html(executed: Path) -> Path:
-    """The executed report as a standalone HTML page (code cells hidden)."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-    )
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    html = executed.with_suffix(".html")
-    html.write_text(body)
-    return html
 
 
 def main(argv: list[str] | None = None) -> int:
