@@ -10,6 +10,7 @@ any data is read. A YAML may hold several of the paper's settings (``settings: {
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import types
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 from fisherlab.config import ConfigError, TrainConfig, check_choice, check_positive
 from fisherlab.data import load_arrays
+from fisherlab.params import NOTEBOOK_PARAMS
 from fisherlab.sweep import EXECUTORS, run_all
 
 __all__ = ["NotebookParams", "banner", "record_results", "resolve_params"]
@@ -46,6 +48,17 @@ COMMON = (
     "ray_address",
     "gpus_per_run",
 )
+# parameters that change where or how runs execute, never their numbers
+_NOT_RESULTS = {
+    "profile",
+    "output_dir",
+    "runs_dir",
+    "setting",
+    "executor",
+    "workers",
+    "ray_address",
+    "gpus_per_run",
+}
 # how runs are executed, unless the profile's YAML or the notebook says otherwise
 EXECUTION_DEFAULTS = {"executor": "local", "workers": 1, "ray_address": None, "gpus_per_run": 0.0}
 _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
@@ -87,6 +100,7 @@ class NotebookParams(dict):
 
     notebook: str
     run_keys: list[str]  # every run this notebook asked for, recorded with its results
+    own: set[str]  # the notebook's own parameters (fisherlab.params), never TrainConfig's
 
     @property
     def output_dir(self) -> Path:
@@ -101,7 +115,7 @@ class NotebookParams(dict):
         values = {
             k: v
             for k, v in self.items()
-            if k in _TRAIN_FIELDS and not (v is None and k in _NOT_NONE)
+            if k in _TRAIN_FIELDS and k not in self.own and not (v is None and k in _NOT_NONE)
         }
         return TrainConfig.from_dict({**values, **changes})
 
@@ -128,39 +142,6 @@ class NotebookParams(dict):
         if not math.isfinite(value):
             raise ConfigError(f"{name}={value!r} must be finite")
         return float(value)
-
-
-def _check_number_list(name: str, value: Any, *, integer: bool, unit: bool = False) -> None:
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{name}={value!r} must be a non-empty list")
-    for v in value:
-        check_positive(name, v, integer=integer, allow_zero=integer and not unit)
-        if unit and not 0 < v < 1:
-            raise ConfigError(f"{name}={value!r}: every value must be in (0, 1)")
-    if len(set(value)) != len(value):
-        raise ConfigError(f"{name}={value!r} has repeated values")
-
-
-def _check_01(p: dict[str, Any]) -> None:
-    """Notebook 01's own parameters: two learning rates, seeds, horizons, decay fractions."""
-    for name in ("lr_star", "lr_small"):
-        v = p.get(name)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
-            raise ConfigError(f"{name}={v!r} must be a number > 0")
-    if p["lr_small"] >= p["lr_star"]:
-        raise ConfigError(f"lr_small={p['lr_small']} must be smaller than lr_star={p['lr_star']}")
-    if p.get("seeds") is None:
-        p["seeds"] = [p["seed"]]
-    _check_number_list("seeds", p["seeds"], integer=True)
-    if p.get("horizons") is not None:
-        _check_number_list("horizons", p["horizons"], integer=True)
-        if 0 in p["horizons"]:
-            raise ConfigError(f"horizons={p['horizons']!r}: every horizon must be ≥ 1 epoch")
-    if p.get("decay_fractions") is not None:
-        _check_number_list("decay_fractions", p["decay_fractions"], integer=False, unit=True)
-
-
-_NOTEBOOK_CHECKS = {"01_fisher_explosion": _check_01}
 
 
 def banner(params: NotebookParams) -> None:
@@ -210,7 +191,17 @@ def resolve_params(
     elif given.get("setting") is not None:
         raise ConfigError(f"setting={given['setting']!r}: profile {profile!r} has one setting only")
     merged = {**defaults, **{k: v for k, v in given.items() if v is not None}, "profile": profile}
-    merged.setdefault("output_dir", str(default_output_dir(notebook, profile, setting)))
+    overrides = {
+        k: v
+        for k, v in given.items()
+        if v is not None and k not in _NOT_RESULTS and defaults.get(k) != v
+    }
+    if merged.get("output_dir") is None:
+        out = default_output_dir(notebook, profile, setting)
+        if overrides:  # an ad-hoc run never overwrites the profile's recorded results
+            blob = json.dumps(overrides, sort_keys=True, default=str).encode()
+            out = out / f"adhoc-{hashlib.sha256(blob).hexdigest()[:8]}"
+        merged["output_dir"] = str(out)
     merged.setdefault("runs_dir", "outputs/runs")
     for key, value in EXECUTION_DEFAULTS.items():
         if merged.get(key) is None:
@@ -221,15 +212,46 @@ def resolve_params(
     for key in ("output_dir", "runs_dir"):
         p = Path(merged[key]).expanduser()
         merged[key] = str(p if p.is_absolute() else REPO_ROOT / p)
-    _NOTEBOOK_CHECKS.get(notebook, lambda m: None)(merged)
+    spec = NOTEBOOK_PARAMS.get(notebook)
+    if spec is not None:
+        merged.update(spec.parse(merged).resolved(merged))
     params = NotebookParams(merged)
     params.notebook = notebook
+    params.own = set() if spec is None else {f.name for f in dataclasses.fields(spec)}
     params.run_keys = []
     if trains:
         config = params.train_config()  # validates every TrainConfig field now
-        load_arrays(config.dataset, config.data_root, **config.data_options)  # data must be there
+        _check_device(config.device)
+        arrays = load_arrays(config.dataset, config.data_root, **config.data_options)
+        _check_sizes(config, len(arrays.train_labels))
     params.output_dir.mkdir(parents=True, exist_ok=True)
     return params
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    available = {"cpu": True, "auto": True, "cuda": torch.cuda.is_available()}
+    mps = getattr(torch.backends, "mps", None)
+    available["mps"] = bool(mps and mps.is_available())
+    if not available.get(device, False):
+        here = ", ".join(k for k, ok in available.items() if ok)
+        raise ConfigError(f"device={device!r} is not available here; accepted values: {here}")
+
+
+def _check_sizes(config: TrainConfig, n_train: int) -> None:
+    """val_size and subset against the dataset's training set (known once it is found)."""
+    if config.val_size >= n_train:
+        raise ConfigError(
+            f"val_size={config.val_size} must be smaller than the training set ({n_train} "
+            f"examples of {config.dataset})"
+        )
+    pool = n_train - config.val_size
+    if config.subset is not None and config.subset > pool:
+        raise ConfigError(
+            f"subset={config.subset} is larger than the training pool: {n_train} examples of "
+            f"{config.dataset} minus val_size={config.val_size} leaves {pool}"
+        )
 
 
 def record_results(params: NotebookParams, **tables: pd.DataFrame | dict[str, Any]) -> Path:
