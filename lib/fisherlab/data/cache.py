@@ -36,21 +36,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FISHERLAB_CACHE", Path.home() / ".cache" / "fisherlab"))
 
 
-def _tree_lines(path: Path, rel: str) -> Iterator[str]:
-    """``rel<TAB>size<TAB>mtime_ns`` per file, ``rel/`` per folder, sorted; hidden names skipped."""
-    if not path.is_dir():
-        st = path.stat()
-        yield f"{rel}\t{st.st_size}\t{st.st_mtime_ns}"
+def _tree_lines(path: str, rel: str, out: list[str]) -> None:
+    """Append ``rel<TAB>size<TAB>mtime_ns`` per file and ``rel/`` per folder (sorted, no hidden)."""
+    if not os.path.isdir(path):
+        st = os.stat(path)
+        out.append(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}")
         return
-    yield f"{rel}/"
-    for entry in sorted(os.scandir(path), key=lambda e: e.name):
+    out.append(f"{rel}/")
+    with os.scandir(path) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            yield from _tree_lines(Path(entry.path), f"{rel}/{entry.name}")
+            _tree_lines(entry.path, f"{rel}/{entry.name}", out)
         else:
             st = entry.stat()
-            yield f"{rel}/{entry.name}\t{st.st_size}\t{st.st_mtime_ns}"
+            out.append(f"{rel}/{entry.name}\t{st.st_size}\t{st.st_mtime_ns}")
 
 
 def content_key(
@@ -58,20 +60,19 @@ def content_key(
 ) -> str:
     """Cache key ``<dataset>-<digest>`` of the input's content.
 
-    ``archives`` are hashed byte for byte (a 19 MB archive takes ~0.05 s); ``trees`` (files or
-    folders) by the relative name, size and mtime of each file under them (stat only: ~0.1 s
-    for 60k files). Where the inputs live does not enter the key.
+    ``archives`` are hashed byte for byte (the 19 MB CIFAR-10 archive: 0.08 s); ``trees``
+    (files or folders) by the relative name, size and mtime of every file under them, read
+    with stat alone (about 2 s for 50k files on the busy 2-core development machine). Where
+    the inputs live does not enter the key, so a copy with the same content shares the entry.
     """
-    digest = hashlib.sha256(f"{CACHE_FORMAT}\n{dataset}\n{reader}\n".encode())
+    lines = [str(CACHE_FORMAT), dataset, reader]
     for archive in archives:
         with open(archive, "rb") as fh:
-            digest.update(
-                f"archive {archive.name} {hashlib.file_digest(fh, 'sha256').hexdigest()}\n".encode()
-            )
+            lines.append(f"archive {hashlib.file_digest(fh, 'sha256').hexdigest()}")
     for tree in trees:
-        for line in _tree_lines(tree, tree.name):
-            digest.update(line.encode() + b"\n")
-    return f"{dataset}-{digest.hexdigest()[:16]}"
+        _tree_lines(str(tree), tree.name, lines)
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return f"{dataset}-{digest[:16]}"
 
 
 def _pid_alive(pid: int) -> bool:

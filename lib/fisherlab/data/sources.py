@@ -75,9 +75,8 @@ HOW_TO_GET: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Source:
-    """A dataset found on disk.
+    """A dataset found on disk: ``read()`` decodes it.
 
-    ``read()`` decodes it.
     ``archives`` (hashed) and ``trees`` (files/folders, by name, size and mtime) are the input
     whose content keys the cache; ``reader`` names the decoding in that key. ``where[split]``
     names the file or folder a split comes from, for errors.
