@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from fisherlab.config import ConfigError, TrainConfig
-from fisherlab.experiments.early_phase import bootstrap, interval, pearson, scaled_cadence, spearman
+from fisherlab.experiments.early_phase import scaled_cadence
 from fisherlab.notebook import NotebookParams
+from fisherlab.stats import bootstrap, interval, pearson, spearman
 from fisherlab.training import RunResult
 
 __all__ = [
