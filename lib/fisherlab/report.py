@@ -771,17 +771,22 @@ def export_html(executed: str | Path, html: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fisherlab.report --readme``: regenerate the README's results section."""
+    """python -m fisherlab.report [--readme] [--html EXECUTED.ipynb]: print the README's results
+    section (or rewrite it in README.md), or export an executed notebook 00 as offline HTML."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--readme", action="store_true", help="rewrite README.md's section")
-    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--profile", default="cpu", help="whose outputs/<profile>/ to read")
+    parser.add_argument("--html", help="an executed 00_reproduction_report.ipynb to export")
     args = parser.parse_args(argv)
+    if args.html:
+        print(f"report: {export_html(args.html)}")
+        return 0
     section = render_results(REPO_ROOT / "outputs" / args.profile, args.profile)
     if not args.readme:
         print(section)
         return 0
     README.write_text(readme_with_results(README.read_text(), section))
-    print(f"{README}: results section regenerated from outputs/{args.profile}/")
+    print(f"README.md: results section regenerated from outputs/{args.profile}/")
     return 0
 
 
