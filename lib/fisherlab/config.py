@@ -31,7 +31,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PENALTY_METHODS = ("double_backprop", "finite_difference")
 # Fields added after runs were first stored: hashed into the run key only when they differ from
 # their default, so adding a field never orphans the runs already in a store.
-_LATE_FIELDS = ("penalty_method", "init_from", "hessian_probes")
+_LATE_FIELDS = ("penalty_method", "init_from", "hessian_probes", "hessian_probe_dist")
 
 
 class ConfigError(ValueError):
@@ -95,6 +95,7 @@ class TrainConfig:
     # start from the final weights of another run in the same store (its key; notebook 06)
     init_from: str | None = None
     hessian_probes: int = 0  # Hutchinson probes for Tr(H) at every evaluation (0: not measured)
+    hessian_probe_dist: str = "rademacher"  # or "gaussian" (the paper's; higher variance)
     # measurements
     fisher_probe: int = 512  # fixed training examples on which Tr(F) is measured
     fisher_every: int = 25  # steps between Tr(F) measurements in the early phase
@@ -118,6 +119,7 @@ class TrainConfig:
         check_choice("regularizer", self.regularizer, REGULARIZERS)
         check_choice("device", self.device, DEVICES)
         check_choice("penalty_method", self.penalty_method, PENALTY_METHODS)
+        check_choice("hessian_probe_dist", self.hessian_probe_dist, ("rademacher", "gaussian"))
         if self.penalty_method != "double_backprop" and self.regularizer != "fp":
             raise ConfigError(
                 f"penalty_method={self.penalty_method!r} applies to regularizer='fp' only"

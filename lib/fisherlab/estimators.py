@@ -31,6 +31,7 @@ __all__ = [
     "ProbeDist",
     "eval_mode",
     "hutchinson_trace",
+    "sample_model_labels",
     "trace_fisher",
     "trace_fisher_batch",
 ]
@@ -52,19 +53,19 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = flag
 
 
+def sample_model_labels(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """ŷ_i ~ softmax(logits_i), one draw per row, no gradient (drawn on the generator's device)."""
+    probs = torch.softmax(logits.detach().double(), dim=-1)
+    if generator is not None:
+        probs = probs.to(generator.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)
+
+
 def _state(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     frozen = {k: v.detach() for k, v in model.named_parameters() if not v.requires_grad}
     return params, {**buffers, **frozen}
-
-
-def _sample_labels(logits: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One draw ŷ ~ p(y|x) = softmax(logits) per row, made with ``generator`` on its device."""
-    probs = torch.softmax(logits.detach().double(), dim=-1)
-    if generator is not None:
-        probs = probs.to(generator.device)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)
 
 
 def _per_example_sq_norm_fn(
@@ -136,7 +137,7 @@ def trace_fisher(
                     sq, lg = per_example_sq_grad_norms_all_labels(model, inputs, chunk_size=chunk)
                     return float((torch.softmax(lg.double(), dim=-1) * sq).sum(1).mean())
                 sq = per_example_sq_grad_norms(
-                    model, inputs, lambda lg: _sample_labels(lg, generator), chunk_size=chunk
+                    model, inputs, lambda lg: sample_model_labels(lg, generator), chunk_size=chunk
                 )
                 return float(sq.mean())
             except UnsupportedModelError as err:
@@ -145,7 +146,11 @@ def trace_fisher(
                 drawn = err.labels
         params, buffers = _state(model)
         if labels == "sampled":
-            y = _sample_labels(_logits(model, inputs, chunk), generator) if drawn is None else drawn
+            y = (
+                sample_model_labels(_logits(model, inputs, chunk), generator)
+                if drawn is None
+                else drawn
+            )
             fn = vmap(_per_example_sq_norm_fn(model, params, buffers), chunk_size=chunk)
             sq = fn(inputs, y)
             return float(sq.double().mean())
@@ -194,7 +199,7 @@ def trace_fisher_batch(
     with eval_mode(model):
         params = [p for p in model.parameters() if p.requires_grad]
         logits = model(inputs)
-        loss = F.cross_entropy(logits, _sample_labels(logits, generator))
+        loss = F.cross_entropy(logits, sample_model_labels(logits, generator))
         g = torch.autograd.grad(loss, params)
         return float(sum(t.double().pow(2).sum() for t in g))
 

@@ -100,7 +100,7 @@ class NotebookParams(dict):
 
     notebook: str
     run_keys: list[str]  # every run this notebook asked for, recorded with its results
-    own: set[str]  # the notebook's own parameters (fisherlab.params), never TrainConfig's
+    own: frozenset[str] = frozenset()  # the notebook's own parameters (fisherlab.params)
 
     @property
     def output_dir(self) -> Path:
@@ -217,7 +217,9 @@ def resolve_params(
         merged.update(spec.parse(merged).resolved(merged))
     params = NotebookParams(merged)
     params.notebook = notebook
-    params.own = set() if spec is None else {f.name for f in dataclasses.fields(spec)}
+    params.own = (
+        frozenset() if spec is None else frozenset(f.name for f in dataclasses.fields(spec))
+    )
     params.run_keys = []
     if trains:
         config = params.train_config()  # validates every TrainConfig field now

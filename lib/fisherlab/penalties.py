@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from fisherlab.estimators import eval_mode
+from fisherlab.estimators import eval_mode, sample_model_labels
 
 __all__ = [
     "fisher_penalty",
@@ -35,14 +35,6 @@ __all__ = [
 
 def _params(model: nn.Module) -> list[Tensor]:
     return [p for p in model.parameters() if p.requires_grad]
-
-
-def sample_model_labels(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """ŷ_i ~ softmax(logits_i), one draw per row, no gradient (drawn on the generator's device)."""
-    probs = torch.softmax(logits.detach().double(), dim=-1)
-    if generator is not None:
-        probs = probs.to(generator.device)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)
 
 
 def sample_uniform_labels(

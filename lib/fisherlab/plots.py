@@ -15,6 +15,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from fisherlab.methods import METHODS
+
 __all__ = [
     "COLORS",
     "LABELS",
@@ -28,27 +30,9 @@ __all__ = [
     "train_val_accuracy",
 ]
 
-# method key → (legend label, colour); the same in every notebook
-LABELS = {
-    "eta_star": "η*",
-    "baseline": "small LR",
-    "fp": "FP",
-    "fp_exact": "FP (per-example, eq. 6)",
-    "gp": "GP",
-    "gpx": "GPx",
-    "gpr": "GPr",
-    "mixup": "mixup",
-}
-COLORS = {
-    "eta_star": "#d62728",
-    "baseline": "#1f77b4",
-    "fp": "#2ca02c",
-    "fp_exact": "#17becf",
-    "gp": "#ff7f0e",
-    "gpx": "#9467bd",
-    "gpr": "#8c564b",
-    "mixup": "#e377c2",
-}
+# method key → legend label and colour, from the one registry (fisherlab.methods)
+LABELS = {k: m.label for k, m in METHODS.items()}
+COLORS = {k: m.color for k, m in METHODS.items()}
 
 
 def setup() -> None:

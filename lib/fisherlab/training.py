@@ -282,6 +282,7 @@ class _Loop:
             self.probe[:b],
             self.probe_labels[:b],
             probes=cfg.hessian_probes,
+            probe_dist=cfg.hessian_probe_dist,  # type: ignore[arg-type]
             generator=step_generator(cfg.seed, self.step, HESSIAN),
         )
         self.log("trace_hessian", value)
