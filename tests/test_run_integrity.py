@@ -201,3 +201,28 @@ def test_torn_checkpoint_resumes_from_the_previous_one(tmp_path, monkeypatch, un
     with pytest.warns(UserWarning, match="unreadable"):
         got = store.run(cfg, progress=False)
     pd.testing.assert_frame_equal(got.history, want.history)
+
+
+def test_test_subset_reads_full_test_at_best_validation_and_end(tmp_path):
+    """Intermediate test evaluations on a fixed subset; the full test set on the best-validation
+    weights and at the end gives exactly what evaluating the full set all along gives."""
+    full = train(_config(), tmp_path / "full", progress=False)
+    sub = train(_config(test_subset=50), tmp_path / "sub", progress=False)
+    h = sub.history
+    assert (h.metric == "test_subset_acc").sum() == (full.history.metric == "test_acc").sum()
+    assert list(h[h.metric == "test_acc"].step) == [sub.summary["steps"]]
+    assert sub.summary["test_acc_at_best_val"] == full.summary["test_acc_at_best_val"]
+    assert sub.summary["final_test_acc"] == full.summary["final_test_acc"]
+    assert sub.summary["best_val_step"] == full.summary["best_val_step"]
+
+
+def test_ctrl_c_with_test_subset_keeps_the_best_validation_weights(tmp_path, monkeypatch):
+    cfg = _config(test_subset=50)
+    want = train(cfg, tmp_path / "whole", progress=False)
+    store = RunStore(tmp_path / "store")
+    with monkeypatch.context() as mp:
+        _nth_call_interrupts(mp, training, "evaluate", 9)
+        with pytest.raises(KeyboardInterrupt):
+            store.run(cfg, progress=False)
+    got = store.run(cfg, progress=False)
+    pd.testing.assert_frame_equal(got.history, want.history)

@@ -31,7 +31,13 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PENALTY_METHODS = ("double_backprop", "finite_difference")
 # Fields added after runs were first stored: hashed into the run key only when they differ from
 # their default, so adding a field never orphans the runs already in a store.
-_LATE_FIELDS = ("penalty_method", "init_from", "hessian_probes", "hessian_probe_dist")
+_LATE_FIELDS = (
+    "penalty_method",
+    "init_from",
+    "hessian_probes",
+    "hessian_probe_dist",
+    "test_subset",
+)
 
 
 class ConfigError(ValueError):
@@ -103,6 +109,9 @@ class TrainConfig:
     fisher_every_late: int | None = None  # steps between them afterwards (None: once an epoch)
     fisher_max_after_epoch: int = 0  # max Tr(F) ignores epochs before this (1 for BN nets)
     eval_every: float = 1.0  # epochs between validation/test evaluations
+    # intermediate test evaluations on this many fixed test images (None: all); the full test
+    # set is always evaluated at the end and on the weights of the best validation point
+    test_subset: int | None = None
     log_every: int = 10  # steps per logged window of train loss/accuracy/gradient norm
     # run
     seed: int = 0
@@ -145,7 +154,7 @@ class TrainConfig:
         ):
             raise ConfigError(f"init_from={self.init_from!r} must be the key of a stored run")
         check_positive("eval_every", self.eval_every)
-        for name in ("subset", "max_steps", "fisher_every_late"):
+        for name in ("subset", "max_steps", "fisher_every_late", "test_subset"):
             if getattr(self, name) is not None:
                 check_positive(name, getattr(self, name), integer=True)
         if not 0.0 <= self.label_noise < 1.0:

@@ -99,7 +99,17 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-_SCALARS = ("step", "wall", "train_time", "status", "stop_reason", "finalized")
+_SCALARS = (
+    "step",
+    "wall",
+    "train_time",
+    "status",
+    "stop_reason",
+    "finalized",
+    "best_val",
+    "best_step",
+    "best_state",  # replaced, never modified in place: a reference is a snapshot
+)
 
 
 class _Snapshot:
@@ -198,6 +208,16 @@ class _Loop:
         self.status = "running"
         self.stop_reason = ""
         self.finalized = False
+        # best validation point; its weights are kept only when test evaluations use a subset
+        self.best_val, self.best_step = -1.0, -1
+        self.best_state: dict[str, Tensor] | None = None
+        n_test = len(data.test_images)
+        self.test_idx: Tensor | None = None
+        if config.test_subset is not None and config.test_subset < n_test:
+            gen_test = torch.Generator().manual_seed(PROBE_SEED + 1)
+            self.test_idx = torch.randperm(n_test, generator=gen_test)[: config.test_subset].to(
+                data.test_images.device
+            )
         self._order_epoch = -1
         self._order = torch.empty(0, dtype=torch.long)
 
@@ -219,6 +239,9 @@ class _Loop:
             "status": self.status,
             "stop_reason": self.stop_reason,
             "finalized": self.finalized,
+            "best_val": self.best_val,
+            "best_step": self.best_step,
+            "best_state": self.best_state,
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -237,6 +260,8 @@ class _Loop:
             "finalized",
         ):
             setattr(self, name, state[name])
+        for name, default in (("best_val", -1.0), ("best_step", -1), ("best_state", None)):
+            setattr(self, name, state.get(name, default))  # absent in older checkpoints
 
     # -- measurements ------------------------------------------------------------------------
     def measure_fisher(self) -> float:
@@ -288,21 +313,59 @@ class _Loop:
         self.log("trace_hessian", value)
 
     def evaluate_all(self) -> bool:
-        """Validation and test loss/accuracy (and Tr(H)); False when a loss is not finite."""
+        """Validation and test loss/accuracy (and Tr(H)); False when a loss is not finite.
+
+        With ``test_subset`` the test metrics are ``test_subset_loss/acc`` on the fixed subset,
+        and the weights of the best validation point so far are kept for ``evaluate_final``.
+        """
         d = self.data
         finite = True
-        for split, images, labels in (
-            ("val", d.val_images, d.val_labels),
-            ("test", d.test_images, d.test_labels),
-        ):
-            if len(images):
-                loss, acc = evaluate(self.model, images, labels, d)
-                self.log(f"{split}_loss", loss)
-                self.log(f"{split}_acc", acc)
-                finite = finite and math.isfinite(loss)
+        if len(d.val_images):
+            loss, acc = evaluate(self.model, d.val_images, d.val_labels, d)
+            self.log("val_loss", loss)
+            self.log("val_acc", acc)
+            finite = math.isfinite(loss)
+            if acc > self.best_val:
+                self.best_val, self.best_step = acc, self.step
+                if self.test_idx is not None:
+                    self.best_state = {
+                        k: v.detach().clone() for k, v in self.model.state_dict().items()
+                    }
+        if self.test_idx is not None:
+            idx = self.test_idx
+            loss, acc = evaluate(self.model, d.test_images[idx], d.test_labels[idx], d)
+            self.log("test_subset_loss", loss)
+            self.log("test_subset_acc", acc)
+            finite = finite and math.isfinite(loss)
+        elif len(d.test_images):
+            finite = self._evaluate_test() and finite
         if self.config.hessian_probes and finite:
             self.measure_hessian()
         return finite
+
+    def _evaluate_test(self) -> bool:
+        d = self.data
+        loss, acc = evaluate(self.model, d.test_images, d.test_labels, d)
+        self.log("test_loss", loss)
+        self.log("test_acc", acc)
+        return math.isfinite(loss)
+
+    def evaluate_final(self) -> None:
+        """With ``test_subset``: the full test set at the end and on the best-validation
+        weights (logged as ``test_acc_at_best_val`` at that step)."""
+        if self.test_idx is None:
+            return
+        d = self.data
+        self._evaluate_test()
+        if self.best_state is not None:
+            current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.model.load_state_dict(self.best_state)
+            _, acc = evaluate(self.model, d.test_images, d.test_labels, d)
+            self.model.load_state_dict(current)
+            step = self.step
+            self.step = self.best_step
+            self.log("test_acc_at_best_val", acc)
+            self.step = step
 
     # -- one SGD step --------------------------------------------------------------------------
     def sgd_step(self) -> bool:
@@ -436,6 +499,7 @@ def _finalize(loop: _Loop, config: TrainConfig, data: DataSplits) -> None:
         if not loop.evaluate_all():  # stopped early between evaluations
             _diverge(loop, "non-finite evaluation loss")
             return
+    loop.evaluate_final()
     loss, acc = evaluate(loop.model, data.train_images, data.train_labels, data)
     if not math.isfinite(loss):
         _diverge(loop, "non-finite final training loss")
@@ -592,8 +656,8 @@ def summarize(
         max_f, max_f_step = float(late.value[i]), int(late.step[i])
     best_val, best_val_step = best("val_acc")
     test = series("test_acc")
-    test_at_best_val = None
-    if best_val_step is not None:
+    test_at_best_val = last("test_acc_at_best_val")  # test_subset runs: full test, best weights
+    if best_val_step is not None and test_at_best_val is None:
         at = test[test.step == best_val_step]
         test_at_best_val = float(at.value.iloc[0]) if len(at) else None
     best_test, best_test_step = best("test_acc")
