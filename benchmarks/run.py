@@ -50,8 +50,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fisherlab.data import augment, epoch_order, load_splits, normalize, step_generator
-from fisherlab.estimators import _sample_labels, hutchinson_trace, trace_fisher
+from fisherlab.estimators import hutchinson_trace, sample_model_labels, trace_fisher
 from fisherlab.models import build_model
+from fisherlab.step import sgd_step
 
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 warnings.filterwarnings("ignore", message="Extension saving to")  # BackPACK on the root module
@@ -262,7 +263,7 @@ def bench_trf(b: Bench, label: str, model: nn.Module, data: Data) -> None:
     y_true = data.labels[:n]
     model.eval()
     with torch.no_grad():
-        y = _sample_labels(model(x), torch.Generator().manual_seed(SEED))
+        y = sample_model_labels(model(x), torch.Generator().manual_seed(SEED))
     values: dict[str, float] = {}
 
     def trf(method: str) -> Callable[[], None]:
@@ -508,15 +509,8 @@ def _regularizers() -> dict[str, Any]:
 def _sgd_step(
     model: nn.Module, opt: torch.optim.Optimizer, reg: Any, x: Tensor, y: Tensor, step: int
 ) -> None:
-    """One step as fisherlab.training._Loop.sgd_step does it (minus logging)."""
-    model.train()
-    opt.zero_grad(set_to_none=True)
-    logits, loss = reg.loss(model, x, y, step=step, seed=SEED)
-    loss.backward()
-    sum(float(p.grad.pow(2).sum()) for p in model.parameters() if p.grad is not None)
-    reg.add_penalty_grad(model, x, y, step=step, epoch=0, seed=SEED)
-    opt.step()
-    float((logits.argmax(1) == y).sum())
+    """One step exactly as training makes it (fisherlab.step.sgd_step), minus the logging."""
+    sgd_step(model, opt, reg, x, y, step=step, epoch=0, seed=SEED)
 
 
 def _batches(data: Data, steps: int, aug: bool, epoch: int = 0) -> list[tuple[Tensor, Tensor]]:

@@ -13,6 +13,8 @@ import pytest
 import torch
 from test_training import smoke_config
 
+import fisherlab.checkpoints as checkpoints
+import fisherlab.measurements as measurements
 import fisherlab.training as training
 from fisherlab.runs import RunStore
 from fisherlab.training import train
@@ -79,9 +81,9 @@ PHASES = {
     "forward": lambda mp: _forward_hook_interrupts(mp, 13),
     "backward": lambda mp: _nth_call_interrupts(mp, torch.Tensor, "backward", 11),
     "after_opt_step": lambda mp: _nth_call_interrupts(mp, torch.optim.SGD, "step", 7, after=True),
-    "trace_fisher": lambda mp: _nth_call_interrupts(mp, training, "trace_fisher", 4),
+    "trace_fisher": lambda mp: _nth_call_interrupts(mp, measurements, "trace_fisher", 4),
     "test_evaluation": lambda mp: _nth_call_interrupts(mp, training, "evaluate", 6),
-    "checkpoint_write": lambda mp: _nth_call_interrupts(mp, training, "_atomic_save", 1),
+    "checkpoint_write": lambda mp: _nth_call_interrupts(mp, checkpoints, "_atomic_save", 1),
     "history_write": lambda mp: _nth_call_interrupts(mp, pd.DataFrame, "to_parquet", 1),
 }
 

@@ -16,33 +16,35 @@ evaluation loss ends the run with status ``diverged``, not an exception.
 from __future__ import annotations
 
 import math
-import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
+from fisherlab.checkpoints import CHECKPOINT, Snapshot, load_checkpoint, write_checkpoint
 from fisherlab.config import TrainConfig
 from fisherlab.data import DataSplits, augment, epoch_order, load_splits, normalize, step_generator
-from fisherlab.estimators import eval_mode, hutchinson_trace, trace_fisher, trace_fisher_batch
+from fisherlab.measurements import (
+    Probes,
+    evaluate,
+    fisher_due,
+    fisher_metrics,
+    hessian_trace,
+    noise_metrics,
+)
 from fisherlab.models import build_model
 from fisherlab.regularizers import build_regularizer
+from fisherlab.step import sgd_step
+from fisherlab.summary import summarize
 
-__all__ = ["RunResult", "evaluate", "resolve_device", "summarize", "train"]
+__all__ = ["CHECKPOINT", "RunResult", "evaluate", "resolve_device", "summarize", "train"]
 
-CHECKPOINT = "checkpoint.pt"
-PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
-PROBE_SEED = 4242  # the Tr(F) probe set is the same for every run on the same data
-EVAL_BATCH = 500
-# generator streams (see data.step_generator); 3 and 4 are the regularisers'
-AUGMENT, FISHER, FISHER_BATCH, HESSIAN = 0, 1, 2, 5
+AUGMENT = 0  # generator stream of the batch augmentation (see data.step_generator)
 
 
 @dataclass
@@ -63,102 +65,9 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, images: Tensor, labels: Tensor, data: DataSplits
-) -> tuple[float, float]:
-    """(mean CE loss, accuracy) in eval mode over uint8 ``images``."""
-    was_training = model.training
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    for i in range(0, len(images), EVAL_BATCH):
-        logits = model(normalize(images[i : i + EVAL_BATCH], data.mean, data.std))
-        y = labels[i : i + EVAL_BATCH]
-        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-    model.train(was_training)
-    n = max(len(images), 1)
-    return loss_sum / n, correct / n
-
-
 def _lr_at(config: TrainConfig, epoch: float) -> float:
     passed = sum(epoch >= m for m in config.lr_milestones)
     return config.lr * config.lr_factor**passed
-
-
-def _fisher_due(config: TrainConfig, step: int, steps_per_epoch: int) -> bool:
-    if step <= config.fisher_dense_until:
-        return step % config.fisher_every == 0
-    every = config.fisher_every_late or steps_per_epoch
-    return step % every == 0
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-_SCALARS = (
-    "step",
-    "wall",
-    "train_time",
-    "status",
-    "stop_reason",
-    "finalized",
-    "best_val",
-    "best_step",
-    "best_state",  # replaced, never modified in place: a reference is a snapshot
-)
-
-
-class _Snapshot:
-    """The loop state at a step boundary, kept in preallocated buffers (one copy per step).
-
-    ``take`` costs one device copy of the model's tensors and the optimizer's momentum; the
-    history is append-only, so its length is enough to roll it back.
-    """
-
-    def __init__(self, loop: _Loop) -> None:
-        self.tensors = [t.detach().clone() for t in self._model_tensors(loop)]
-        self.momentum: list[Tensor | None] = []
-        self.rest: dict[str, Any] = {}
-
-    @staticmethod
-    def _model_tensors(loop: _Loop) -> list[Tensor]:
-        return list(loop.model.state_dict(keep_vars=True).values())
-
-    def take(self, loop: _Loop) -> None:
-        with torch.no_grad():
-            for buf, t in zip(self.tensors, self._model_tensors(loop), strict=True):
-                buf.copy_(t)
-            self.momentum = []
-            for p in loop.model.parameters():
-                m = loop.opt.state.get(p, {}).get("momentum_buffer")
-                self.momentum.append(None if m is None else m.detach().clone())
-        self.rest = {name: getattr(loop, name) for name in _SCALARS}
-        self.rest.update(
-            rows=len(loop.rows),
-            window=loop.window.clone(),
-            epoch_acc=loop.epoch_acc.clone(),
-            reg=dict(loop.reg.state_dict()),
-        )
-
-    def restore(self, loop: _Loop) -> None:
-        with torch.no_grad():
-            for buf, t in zip(self.tensors, self._model_tensors(loop), strict=True):
-                t.copy_(buf)
-            for p, m in zip(loop.model.parameters(), self.momentum, strict=True):
-                if m is None:
-                    loop.opt.state.pop(p, None)
-                else:
-                    loop.opt.state[p]["momentum_buffer"] = m
-        rest = dict(self.rest)
-        del loop.rows[rest.pop("rows") :]
-        loop.window, loop.epoch_acc = rest.pop("window"), rest.pop("epoch_acc")
-        loop.reg.load_state_dict(rest.pop("reg"))
-        for name, value in rest.items():
-            setattr(loop, name, value)
 
 
 class _Loop:
@@ -182,23 +91,7 @@ class _Loop:
         self.steps_per_epoch = math.ceil(n / config.batch_size)
         total = config.epochs * self.steps_per_epoch
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
-        gen = torch.Generator().manual_seed(PROBE_SEED)
-        probe_idx = torch.randperm(n, generator=gen)[: config.fisher_probe].to(
-            data.train_images.device
-        )
-        self.probe = normalize(data.train_images[probe_idx], data.mean, data.std)
-        self.probe_labels = data.train_labels[probe_idx]
-        # label noise (notebook 05): fixed probes of clean and of noisy examples
-        self.noise_probes: dict[str, tuple[Tensor, Tensor]] = {}
-        if bool(data.noise_mask.any()):
-            for name, mask in (("clean", ~data.noise_mask), ("noisy", data.noise_mask)):
-                idx = torch.nonzero(mask.cpu()).squeeze(1)
-                idx = idx[torch.randperm(len(idx), generator=gen)[: config.fisher_probe]]
-                idx = idx.to(data.train_images.device)
-                self.noise_probes[name] = (
-                    normalize(data.train_images[idx], data.mean, data.std),
-                    data.train_labels[idx],
-                )
+        self.probes = Probes(config, data)
         self.step = 0
         self.rows: list[tuple[int, float, str, float]] = []
         self.window = torch.zeros(5, dtype=torch.float64)  # loss, correct, count, ‖g‖ sum, steps
@@ -211,13 +104,6 @@ class _Loop:
         # best validation point; its weights are kept only when test evaluations use a subset
         self.best_val, self.best_step = -1.0, -1
         self.best_state: dict[str, Tensor] | None = None
-        n_test = len(data.test_images)
-        self.test_idx: Tensor | None = None
-        if config.test_subset is not None and config.test_subset < n_test:
-            gen_test = torch.Generator().manual_seed(PROBE_SEED + 1)
-            self.test_idx = torch.randperm(n_test, generator=gen_test)[: config.test_subset].to(
-                data.test_images.device
-            )
         self._order_epoch = -1
         self._order = torch.empty(0, dtype=torch.long)
 
@@ -263,54 +149,17 @@ class _Loop:
         for name, default in (("best_val", -1.0), ("best_step", -1), ("best_state", None)):
             setattr(self, name, state.get(name, default))  # absent in older checkpoints
 
-    # -- measurements ------------------------------------------------------------------------
+    # -- measurements (fisherlab.measurements), logged at the current step ----------------
+    def log_all(self, values: dict[str, float]) -> None:
+        for metric, value in values.items():
+            self.log(metric, value)
+
     def measure_fisher(self) -> float:
-        cfg, seed = self.config, self.config.seed
-        value = trace_fisher(
-            self.model,
-            self.probe,
-            generator=step_generator(seed, self.step, FISHER),
-            chunk_size=256,
-        )
-        gen = step_generator(seed, self.step, FISHER_BATCH)
-        b = cfg.batch_size
-        chunks = [self.probe[i : i + b] for i in range(0, len(self.probe), b)]
-        fb = sum(trace_fisher_batch(self.model, x, generator=gen) for x in chunks) / len(chunks)
-        self.log("trace_fisher", value)
-        self.log("trace_fisher_batch", fb)
-        if self.noise_probes:
-            self.measure_noise()
-        return value
-
-    def measure_noise(self) -> None:
-        """Clean vs noisy examples (Section 4.1, Fig. 5, 12): accuracy on their training labels,
-        mini-batch gradient norms, their ratio and the cosine between the two gradients."""
-        grads = {}
-        with eval_mode(self.model):
-            params = [p for p in self.model.parameters() if p.requires_grad]
-            for name, (x, y) in self.noise_probes.items():
-                logits = self.model(x)
-                self.log(f"train_acc_{name}", float((logits.argmax(1) == y).float().mean()))
-                g = torch.autograd.grad(F.cross_entropy(logits, y), params)
-                grads[name] = torch.cat([t.reshape(-1) for t in g]).double()
-                self.log(f"grad_norm_{name}", float(grads[name].norm()))
-        clean, noisy = grads["clean"], grads["noisy"]
-        self.log("grad_norm_ratio_clean_noisy", float(clean.norm() / noisy.norm()))
-        self.log("grad_cos_clean_noisy", float(clean @ noisy / (clean.norm() * noisy.norm())))
-
-    def measure_hessian(self) -> None:
-        """Tr(H) by Hutchinson (Supplement B) on the first ``batch_size`` probe examples."""
-        cfg = self.config
-        b = min(cfg.batch_size, len(self.probe))
-        value = hutchinson_trace(
-            self.model,
-            self.probe[:b],
-            self.probe_labels[:b],
-            probes=cfg.hessian_probes,
-            probe_dist=cfg.hessian_probe_dist,  # type: ignore[arg-type]
-            generator=step_generator(cfg.seed, self.step, HESSIAN),
-        )
-        self.log("trace_hessian", value)
+        values = fisher_metrics(self.model, self.probes, self.config, self.step)
+        self.log_all(values)
+        if self.probes.noise:
+            self.log_all(noise_metrics(self.model, self.probes))
+        return values["trace_fisher"]
 
     def evaluate_all(self) -> bool:
         """Validation and test loss/accuracy (and Tr(H)); False when a loss is not finite.
@@ -327,12 +176,12 @@ class _Loop:
             finite = math.isfinite(loss)
             if acc > self.best_val:
                 self.best_val, self.best_step = acc, self.step
-                if self.test_idx is not None:
+                if self.probes.test_idx is not None:
                     self.best_state = {
                         k: v.detach().clone() for k, v in self.model.state_dict().items()
                     }
-        if self.test_idx is not None:
-            idx = self.test_idx
+        if self.probes.test_idx is not None:
+            idx = self.probes.test_idx
             loss, acc = evaluate(self.model, d.test_images[idx], d.test_labels[idx], d)
             self.log("test_subset_loss", loss)
             self.log("test_subset_acc", acc)
@@ -340,7 +189,9 @@ class _Loop:
         elif len(d.test_images):
             finite = self._evaluate_test() and finite
         if self.config.hessian_probes and finite:
-            self.measure_hessian()
+            self.log(
+                "trace_hessian", hessian_trace(self.model, self.probes, self.config, self.step)
+            )
         return finite
 
     def _evaluate_test(self) -> bool:
@@ -353,7 +204,7 @@ class _Loop:
     def evaluate_final(self) -> None:
         """With ``test_subset``: the full test set at the end and on the best-validation
         weights (logged as ``test_acc_at_best_val`` at that step)."""
-        if self.test_idx is None:
+        if self.probes.test_idx is None:
             return
         d = self.data
         self._evaluate_test()
@@ -386,29 +237,15 @@ class _Loop:
         lr = _lr_at(cfg, self.step / self.steps_per_epoch)
         for group in self.opt.param_groups:
             group["lr"] = lr
-        self.model.train()
-        self.opt.zero_grad(set_to_none=True)
-        logits, loss = self.reg.loss(self.model, x, y, step=self.step, seed=cfg.seed)
-        if not torch.isfinite(loss):
+        r = sgd_step(
+            self.model, self.opt, self.reg, x, y, step=self.step, epoch=epoch, seed=cfg.seed
+        )
+        if not r.ok:
             return False
-        loss.backward()
-        grad_sq = sum(
-            float(p.grad.pow(2).sum()) for p in self.model.parameters() if p.grad is not None
-        )
-        if not math.isfinite(grad_sq):
-            return False
-        penalty = self.reg.add_penalty_grad(
-            self.model, x, y, step=self.step, epoch=epoch, seed=cfg.seed
-        )
-        if penalty is not None:
-            if not math.isfinite(penalty):
-                return False
-            self.log("penalty", penalty)
-        self.opt.step()
-        correct = float((logits.argmax(1) == y).sum())
-        self.window += torch.tensor(
-            [float(loss.detach()) * len(y), correct, len(y), math.sqrt(grad_sq), 1]
-        )
+        if r.penalty is not None:
+            self.log("penalty", r.penalty)
+        correct = float(r.correct)
+        self.window += torch.tensor([r.loss * len(y), correct, len(y), r.grad_norm, 1])
         self.epoch_acc += torch.tensor([correct, len(y)])
         self.step += 1
         if self.step % cfg.log_every == 0 or self.step == self.total_steps:
@@ -421,17 +258,6 @@ class _Loop:
         return True
 
 
-def _write_checkpoint(loop: _Loop, run_dir: Path | None) -> None:
-    """Atomic write; the previous checkpoint is kept as ``checkpoint.prev.pt`` so that a torn
-    current file (a disk filled, a copy cut short) still leaves a good state to resume from."""
-    if run_dir is None:
-        return
-    path = run_dir / CHECKPOINT
-    if path.exists():
-        os.replace(path, run_dir / PREVIOUS_CHECKPOINT)
-    _atomic_save(loop.state(), path)
-
-
 def _diverge(loop: _Loop, reason: str) -> None:
     loop.log("diverged", 1.0)
     loop.status, loop.stop_reason = "diverged", reason
@@ -442,7 +268,7 @@ def _run_loop(
     config: TrainConfig,
     run_dir: Path | None,
     bar: tqdm,
-    snap: _Snapshot,
+    snap: Snapshot,
     started: float,
 ) -> None:
     """Steps until the run ends; ``snap`` always holds the last step boundary."""
@@ -469,7 +295,7 @@ def _run_loop(
             break
         bar.update(1)
         step = loop.step
-        if _fisher_due(config, step, spe):
+        if fisher_due(config, step, spe):
             value = loop.measure_fisher()
             if not math.isfinite(value):
                 _diverge(loop, "non-finite Tr(F)")
@@ -485,7 +311,7 @@ def _run_loop(
             if config.stop_train_acc is not None and correct / count >= config.stop_train_acc:
                 loop.status, loop.stop_reason = "finished", "train_acc"
             loop.wall = time.perf_counter() - started
-            _write_checkpoint(loop, run_dir)
+            write_checkpoint(loop, run_dir)
 
 
 def _finalize(loop: _Loop, config: TrainConfig, data: DataSplits) -> None:
@@ -506,11 +332,11 @@ def _finalize(loop: _Loop, config: TrainConfig, data: DataSplits) -> None:
         return
     loop.log("final_train_loss", loss)
     loop.log("final_train_acc", acc)
-    if loop.noise_probes:  # Tables 8 and 9: final train accuracy on clean / noisy examples
+    if loop.probes.noise:  # Tables 8 and 9: final train accuracy on clean / noisy examples
         for name, mask in (("clean", ~data.noise_mask), ("noisy", data.noise_mask)):
             _, acc = evaluate(loop.model, data.train_images[mask], data.train_labels[mask], data)
             loop.log(f"final_train_acc_{name}", acc)
-    if not _fisher_due(config, loop.step, spe):
+    if not fisher_due(config, loop.step, spe):
         loop.measure_fisher()
 
 
@@ -547,25 +373,6 @@ def train(
         torch.set_num_threads(threads)
 
 
-def _load_checkpoint(run_dir: Path, device: torch.device) -> dict[str, Any] | None:
-    """The newest readable checkpoint (current, else previous); a torn one is set aside."""
-    for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
-        path = run_dir / name
-        if not path.exists():
-            continue
-        try:
-            return torch.load(path, map_location=device, weights_only=False)
-        except Exception as err:  # torn or truncated file: keep it for inspection, go on
-            aside = path.with_suffix(".corrupt")
-            os.replace(path, aside)
-            warnings.warn(
-                f"{path} is unreadable ({type(err).__name__}: {err}); moved to {aside.name}, "
-                "resuming from the previous good state",
-                stacklevel=3,
-            )
-    return None
-
-
 def _train(
     config: TrainConfig,
     run_dir: str | Path | None,
@@ -590,7 +397,7 @@ def _train(
         loop.model.load_state_dict(init_state["model"])
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        state = _load_checkpoint(run_dir, device)
+        state = load_checkpoint(run_dir, device)
         if state is not None:
             loop.load(state)
     bar = tqdm(
@@ -602,7 +409,7 @@ def _train(
         mininterval=2.0,
     )
     started = time.perf_counter() - loop.wall
-    snap = _Snapshot(loop)
+    snap = Snapshot(loop)
     snap.take(loop)
     try:
         _run_loop(loop, config, run_dir, bar, snap, started)
@@ -611,11 +418,11 @@ def _train(
             _finalize(loop, config, data)
             loop.finalized = True
             loop.wall = time.perf_counter() - started
-            _write_checkpoint(loop, run_dir)
+            write_checkpoint(loop, run_dir)
     except KeyboardInterrupt:
         snap.restore(loop)
         loop.wall = time.perf_counter() - started
-        _write_checkpoint(loop, run_dir)
+        write_checkpoint(loop, run_dir)
         raise
     finally:
         bar.close()
@@ -627,61 +434,3 @@ def _train(
     summary["time_per_epoch_s"] = loop.wall / epochs_done
     summary["train_time_per_epoch_s"] = loop.train_time / epochs_done
     return RunResult(config=config, history=history, summary=summary)
-
-
-def summarize(
-    history: pd.DataFrame, config: TrainConfig, *, status: str, stop_reason: str
-) -> dict[str, Any]:
-    """The numbers the paper's tables report, from a run's tidy history."""
-
-    def series(metric: str) -> pd.DataFrame:
-        return history[history.metric == metric]
-
-    def last(metric: str) -> float | None:
-        s = series(metric)
-        return float(s.value.iloc[-1]) if len(s) else None
-
-    def best(metric: str) -> tuple[float | None, int | None]:
-        s = series(metric)
-        if not len(s):
-            return None, None
-        i = s.value.idxmax()
-        return float(s.value[i]), int(s.step[i])
-
-    fisher = series("trace_fisher")
-    late = fisher[fisher.epoch >= config.fisher_max_after_epoch]
-    max_f, max_f_step = (None, None)
-    if len(late):
-        i = late.value.idxmax()
-        max_f, max_f_step = float(late.value[i]), int(late.step[i])
-    best_val, best_val_step = best("val_acc")
-    test = series("test_acc")
-    test_at_best_val = last("test_acc_at_best_val")  # test_subset runs: full test, best weights
-    if best_val_step is not None and test_at_best_val is None:
-        at = test[test.step == best_val_step]
-        test_at_best_val = float(at.value.iloc[0]) if len(at) else None
-    best_test, best_test_step = best("test_acc")
-    steps = int(history.step.max()) if len(history) else 0
-    diverged = series("diverged")
-    return {
-        "status": status,
-        "stop_reason": stop_reason,
-        "diverged_step": int(diverged.step.iloc[0]) if len(diverged) else None,
-        "steps": steps,
-        "epochs": float(history.epoch.max()) if len(history) else 0.0,
-        "max_trace_fisher": max_f,
-        "max_trace_fisher_step": max_f_step,
-        "final_trace_fisher": last("trace_fisher"),
-        "best_val_acc": best_val,
-        "best_val_step": best_val_step,
-        "test_acc_at_best_val": test_at_best_val,
-        "best_test_acc": best_test,
-        "best_test_step": best_test_step,
-        "final_test_acc": last("test_acc"),
-        "final_val_acc": last("val_acc"),
-        "final_train_acc": last("final_train_acc"),
-        "final_train_loss": last("final_train_loss"),
-        "last_epoch_train_acc": last("epoch_train_acc"),
-        "final_train_acc_clean": last("final_train_acc_clean"),
-        "final_train_acc_noisy": last("final_train_acc_noisy"),
-    }
