@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from fisherlab.sweep import EXECUTORS, run_all
 __all__ = ["NotebookParams", "banner", "record_results", "resolve_params"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROFILES = ("smoke", "cpu", "cpu-long", "paper")
+PROFILES = ("smoke", "quick", "cpu", "cpu-long", "paper")
 # parameters every notebook has, beyond the TrainConfig fields its YAML sets
 COMMON = (
     "profile",
@@ -202,7 +203,8 @@ def resolve_params(
             blob = json.dumps(overrides, sort_keys=True, default=str).encode()
             out = out / f"adhoc-{hashlib.sha256(blob).hexdigest()[:8]}"
         merged["output_dir"] = str(out)
-    merged.setdefault("runs_dir", "outputs/runs")
+    if merged.get("runs_dir") is None:  # $FISHERLAB_RUNS: a store outside the work tree
+        merged["runs_dir"] = os.environ.get("FISHERLAB_RUNS") or "outputs/runs"
     for key, value in EXECUTION_DEFAULTS.items():
         if merged.get(key) is None:
             merged[key] = value

@@ -12,6 +12,8 @@ back, unfinished ones resume from their checkpoints.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,22 +34,48 @@ def notebooks(prefixes: list[str]) -> list[Path]:
     return [p for p in found if not prefixes or any(p.stem.startswith(x) for x in prefixes)]
 
 
-def _execute(nb: Path, out: Path, parameters: dict[str, Any]) -> None:
+def _timings(out_root: Path) -> dict[str, float]:
+    """Seconds each notebook took the last time it ran at this profile here (for the ETA)."""
+    path = out_root / "timings.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _execute(
+    nb: Path, out: Path, parameters: dict[str, Any], label: str, eta: float | None
+) -> float:
+    """Run one notebook with papermill, streaming its progress bars; returns its wall time."""
     import papermill as pm
 
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    print(f"→ {nb.name} → {out}", flush=True)
+    when = f"ETA ~{eta / 60:.0f} min (last run here)" if eta else "no ETA yet (first run here)"
+    print(f"\n[{label}] {nb.stem}: {when}", flush=True)
     pm.execute_notebook(
-        nb, out, parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS_DIR)
+        nb,
+        out,
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS_DIR),
+        log_output=True,
+        progress_bar=True,
     )
-    print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+    took = time.perf_counter() - started
+    landed = sorted(p.name for p in out.parent.iterdir() if p.suffix in (".json", ".png", ".csv"))
+    print(
+        f"[{label}] {nb.stem}: done in {took / 60:.1f} min; results in {out.parent}/:", flush=True
+    )
+    print("    " + ", ".join(landed), flush=True)
+    return took
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", choices=PROFILES, default="cpu")
-    parser.add_argument("--runs-dir", help="run store (default outputs/runs)")
+    parser.add_argument(
+        "--runs-dir",
+        default=os.environ.get("FISHERLAB_RUNS"),
+        help="run store (default $FISHERLAB_RUNS, else outputs/runs)",
+    )
     parser.add_argument(
         "--outputs",
         default=str(REPO_ROOT / "outputs"),
@@ -63,17 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs_dir:
         common["runs_dir"] = str(Path(args.runs_dir).resolve())
     out_root = Path(args.outputs).resolve() / args.profile
-    for nb in selected:
-        _execute(
-            nb, out_root / nb.stem / nb.name, {**common, "output_dir": str(out_root / nb.stem)}
+    timings = _timings(out_root)
+    total = len(selected) + (not args.no_report)
+    for i, nb in enumerate(selected, 1):
+        params = {**common, "output_dir": str(out_root / nb.stem)}
+        label = f"{i}/{total}"
+        timings[nb.stem] = _execute(
+            nb, out_root / nb.stem / nb.name, params, label, timings.get(nb.stem)
         )
+        (out_root / "timings.json").write_text(json.dumps(timings, indent=2))
     if not args.no_report:
         report = out_root / f"{REPORT}.ipynb"
-        _execute(
-            NOTEBOOKS_DIR / f"{REPORT}.ipynb",
-            report,
-            {**common, "output_dir": str(out_root / REPORT)},
-        )
+        params = {**common, "output_dir": str(out_root / REPORT)}
+        _execute(NOTEBOOKS_DIR / f"{REPORT}.ipynb", report, params, f"{total}/{total}", None)
         print(f"report: {export_html(report)}", flush=True)
     return 0
 
