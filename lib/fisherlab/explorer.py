@@ -7,13 +7,13 @@ that used them; ``explorer`` returns a widget: pick runs by notebook, regularise
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from fisherlab import plots
+from fisherlab.runs import RunStore
 
 __all__ = ["explorer", "load_histories", "run_index"]
 
@@ -34,29 +34,28 @@ FIELDS = (
 def run_index(
     runs_dir: str | Path, notebook_results: dict[str, dict[str, Any]] | None = None
 ) -> pd.DataFrame:
-    """One row per finished run: key, the filterable config fields, status, best test acc, and
-    the notebooks (from their recorded ``run_keys``) that used it."""
+    """One row per finished run: key, the filterable config fields, status, test accuracy at
+    the best validation point, and the notebooks (from their recorded ``run_keys``) that used it."""
     used: dict[str, list[str]] = {}
     for name, summary in (notebook_results or {}).items():
         for key in summary.get("run_keys", []):
             used.setdefault(key, []).append(name)
+    store = RunStore(runs_dir)
     rows = []
-    for d in sorted(Path(runs_dir).glob("*/summary.json")):
-        config = json.loads((d.parent / "config.json").read_text())
-        summary = json.loads(d.read_text())
+    for key in store.finished():
+        run = store.read(key)
         rows.append(
             {
-                "key": d.parent.name,
-                **{f: config.get(f) for f in FIELDS},
-                "status": summary.get("status"),
-                "best test acc": summary.get("best_test_acc"),
-                "max Tr(F)": summary.get("max_trace_fisher"),
-                "notebooks": ", ".join(used.get(d.parent.name, [])),
+                "key": key,
+                **{f: run["config"].get(f) for f in FIELDS},
+                "status": run["summary"].get("status"),
+                "test acc at best val": run["summary"].get("test_acc_at_best_val"),
+                "max Tr(F)": run["summary"].get("max_trace_fisher"),
+                "notebooks": ", ".join(used.get(key, [])),
             }
         )
-    return pd.DataFrame(
-        rows, columns=["key", *FIELDS, "status", "best test acc", "max Tr(F)", "notebooks"]
-    )
+    columns = ["key", *FIELDS, "status", "test acc at best val", "max Tr(F)", "notebooks"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _label(row: pd.Series) -> str:
@@ -66,10 +65,8 @@ def _label(row: pd.Series) -> str:
 
 def load_histories(runs_dir: str | Path, index: pd.DataFrame) -> pd.DataFrame:
     """The tidy histories of the indexed runs, with a readable ``run`` label."""
-    parts = [
-        pd.read_parquet(Path(runs_dir) / row["key"] / "history.parquet").assign(run=_label(row))
-        for _, row in index.iterrows()
-    ]
+    store = RunStore(runs_dir)
+    parts = [store.history(row["key"]).assign(run=_label(row)) for _, row in index.iterrows()]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

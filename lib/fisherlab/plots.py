@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -30,6 +31,7 @@ __all__ = [
     "train_val_accuracy",
 ]
 
+UNKNOWN = "#7f7f7f"  # a label that names no method (palette() replaces it with a distinct colour)
 # method key → legend label and colour, from the one registry (fisherlab.methods)
 LABELS = {k: m.label for k, m in METHODS.items()}
 COLORS = {k: m.color for k, m in METHODS.items()}
@@ -45,7 +47,7 @@ def color(run: str) -> str:
     if run in COLORS:
         return COLORS[run]
     matches = [key for key, label in LABELS.items() if run.startswith(label)]
-    return COLORS[max(matches, key=lambda k: len(LABELS[k]))] if matches else "#7f7f7f"
+    return COLORS[max(matches, key=lambda k: len(LABELS[k]))] if matches else UNKNOWN
 
 
 def run_label(method: str, **values: float) -> str:
@@ -55,7 +57,25 @@ def run_label(method: str, **values: float) -> str:
 
 
 def palette(runs: list[str]) -> dict[str, str]:
-    return {r: color(r) for r in runs}
+    """One distinct colour per line: a method's registry colour, in shades from dark to light
+    when several lines share a method (e.g. FP at several α); other labels get the colours of a
+    qualitative palette that no method uses."""
+    base = {r: color(r) for r in runs}
+    spare = [c for c in sns.color_palette("tab20", 20).as_hex() if c not in set(COLORS.values())]
+    out: dict[str, str] = {}
+    for r in runs:
+        if base[r] == UNKNOWN:
+            out[r] = spare[len([x for x in out if base[x] == UNKNOWN]) % len(spare)]
+    for c in dict.fromkeys(v for v in base.values() if v != UNKNOWN):
+        group = [r for r in runs if base[r] == c]
+        if len(group) == 1:
+            out[group[0]] = c
+        else:
+            shades = sns.blend_palette(
+                [sns.set_hls_values(c, l=0.25), c, sns.set_hls_values(c, l=0.75)], len(group)
+            )
+            out.update(zip(group, [matplotlib.colors.to_hex(x) for x in shades], strict=True))
+    return out
 
 
 def curves(
@@ -176,7 +196,18 @@ def figure(
 
 # -- added for notebooks 02 and 06 ---------------------------------------------------------------
 
-__all__ += ["histograms", "lines", "mean_points", "ramp"]
+__all__ += ["histograms", "legend_outside", "lines", "mean_points", "ramp"]
+
+
+def legend_outside(ax: Axes, **kwargs: object) -> None:
+    """The axes' legend to the right of the plot, off the data (no frame, small type), one
+    entry per label (the first artist drawn with it)."""
+    handles, labels = ax.get_legend_handles_labels()
+    first = dict(zip(reversed(labels), reversed(handles), strict=True))
+    if first:
+        options = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "frameon": False}
+        labels = list(dict.fromkeys(labels))
+        ax.legend([first[k] for k in labels], labels, fontsize="small", **{**options, **kwargs})
 
 
 def ramp(keys: list, cmap: str = "coolwarm", lo: float = 0.0, hi: float = 1.0) -> dict:
@@ -216,8 +247,7 @@ def lines(
     ax.set_ylabel(ylabel or metric)
     if logy:
         ax.set_yscale("log")
-    if runs:
-        ax.legend(title=None, fontsize="small")
+    legend_outside(ax)
     return ax
 
 
@@ -258,7 +288,7 @@ def mean_points(
     ax.set_ylabel(ylabel or y)
     if logx:
         ax.set_xscale("log")
-    ax.legend(title=None, fontsize="small")
+    legend_outside(ax)
     return ax
 
 
@@ -290,4 +320,6 @@ def histograms(
     )
     ax.set_xlabel(xlabel or value)
     ax.set_ylabel("runs")
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=None)
     return ax
