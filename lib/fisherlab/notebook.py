@@ -1,7 +1,8 @@
 """What every notebook does around its experiment: parameters, output folder, recorded results.
 
 A notebook's first code cell (tagged ``parameters``) sets every parameter to ``None`` except
-``profile``; ``resolve_params`` fills the rest from ``params/<profile>/<notebook>.yaml``, lets any
+``profile``; ``resolve_params`` fills the rest from ``params/<profile>/<notebook>.yaml`` (over
+``params/<profile>/_base.yaml``, the loop fields all training notebooks share), lets any
 value set explicitly (``papermill -p name value``) win, and rejects unknown names — all before
 any data is read. A YAML may hold several of the paper's settings (``settings: {name:
 {overrides}}`` with a default ``setting: name``); ``-p setting NAME`` picks one.
@@ -176,6 +177,9 @@ def resolve_params(
     if not path.exists():
         raise ConfigError(f"no parameters for notebook {notebook!r} at profile {profile!r}: {path}")
     defaults = yaml.safe_load(path.read_text()) or {}
+    base = params_file("_base", profile)
+    if trains and base.exists():  # the loop fields every training notebook shares
+        defaults = {**(yaml.safe_load(base.read_text()) or {}), **defaults}
     settings = defaults.pop("settings", None) or {}
     valid = set(defaults) | set(COMMON)
     unknown = sorted(set(given) - valid)
