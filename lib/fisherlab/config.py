@@ -11,8 +11,10 @@ import dataclasses
 import hashlib
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "DATASETS",
@@ -21,6 +23,7 @@ __all__ = [
     "TrainConfig",
     "check_choice",
     "check_positive",
+    "check_value",
 ]
 
 DATASETS = ("cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
@@ -59,6 +62,59 @@ def check_positive(
     if value < 0 or (value == 0 and not allow_zero):
         bound = "≥ 0" if allow_zero else "> 0"
         raise ConfigError(f"{name}={value!r} must be {kind} {bound}")
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a non-empty list of {_describe(typing.get_args(tp)[0])}s"
+    if origin is tuple:
+        return f"a list of {_describe(typing.get_args(tp)[0])}s"
+    if origin is dict:
+        return "a mapping"
+    return {int: "integer", float: "number", bool: "true/false", str: "string"}.get(
+        tp, "None" if tp is type(None) else str(tp)
+    )
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if tp is type(None):
+        return value is None
+    if origin is Literal:
+        return value in typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        return any(_matches(value, a) for a in typing.get_args(tp))
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return isinstance(value, list) and bool(value) and all(_matches(v, item) for v in value)
+    if origin is tuple:  # tuple[X, ...]
+        item = typing.get_args(tp)[0]
+        return isinstance(value, tuple) and all(_matches(v, item) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return ok and math.isfinite(value)
+    if tp is str:
+        return isinstance(value, str)
+    return isinstance(value, tp)
+
+
+def check_value(name: str, value: Any, tp: Any) -> None:
+    """``ConfigError`` naming ``name`` and the accepted type/values unless ``value`` is a ``tp``."""
+    if typing.get_origin(tp) is Literal and not _matches(value, tp):
+        check_choice(name, value, [str(a) for a in typing.get_args(tp)])
+    if not _matches(value, tp):
+        raise ConfigError(f"{name}={value!r} is not valid; accepted: {_describe(tp)}")
 
 
 @dataclass(frozen=True)
@@ -123,6 +179,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from fisherlab.models import MODEL_NAMES  # late import: models imports torch
 
+        if isinstance(self.lr_milestones, list | tuple):
+            object.__setattr__(self, "lr_milestones", tuple(self.lr_milestones))
+        hints = typing.get_type_hints(TrainConfig)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            check_value(f.name, value, hints[f.name])
+            if float in (hints[f.name], *typing.get_args(hints[f.name])) and type(value) is int:
+                object.__setattr__(self, f.name, float(value))  # 1 and 1.0: one run key
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("model", self.model, MODEL_NAMES)
         check_choice("regularizer", self.regularizer, REGULARIZERS)
