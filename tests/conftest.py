@@ -96,6 +96,15 @@ def assert_untouched(model: nn.Module, before: dict, *, no_hooks: bool = False) 
             assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
 
 
+def _smoke_parameters(tmp_path: Path, params: dict) -> dict:
+    return {
+        "profile": "smoke",
+        "output_dir": str(tmp_path / "out"),
+        "runs_dir": str(tmp_path / "runs"),
+        **params,
+    }
+
+
 def execute(name: str, tmp_path: Path, **params) -> tuple[dict, Path]:
     """Run notebook ``name`` at the smoke profile into tmp_path; (executed JSON, output dir)."""
     import papermill as pm
@@ -104,14 +113,25 @@ def execute(name: str, tmp_path: Path, **params) -> tuple[dict, Path]:
     pm.execute_notebook(
         REPO / "notebooks" / f"{name}.ipynb",
         out,
-        parameters={
-            "profile": "smoke",
-            "output_dir": str(tmp_path / "out"),
-            "runs_dir": str(tmp_path / "runs"),
-            **params,
-        },
+        parameters=_smoke_parameters(tmp_path, params),
         kernel_name="python3",
         progress_bar=False,
         cwd=str(REPO / "notebooks"),
     )
     return json.loads(out.read_text()), tmp_path / "out"
+
+
+def execute_parameter_cells(name: str, tmp_path: Path, **params) -> dict:
+    """Run notebook ``name``'s parameters cell, ``params`` injected as papermill injects them,
+    and its next code cell (which resolves and checks every parameter), in this process; returns
+    their namespace. For tests that bad parameters fail before any data is read or any run made:
+    no kernel start (about 10 s of CPU each), the notebook's own code all the same."""
+    from papermill.translators import PythonTranslator
+
+    nb = json.loads((REPO / "notebooks" / f"{name}.ipynb").read_text())
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    injected = PythonTranslator.codify(_smoke_parameters(tmp_path, params))
+    namespace: dict = {"__name__": "__main__"}
+    for label, source in (("parameters", code[0]), ("injected", injected), ("resolve", code[1])):
+        exec(compile(source, f"<{name}: {label} cell>", "exec"), namespace)
+    return namespace
