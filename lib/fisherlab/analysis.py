@@ -100,3 +100,49 @@ def accuracy_at_matched_train_accuracy(
             row[run] = float(hit.value_test.iloc[0]) if len(hit) else None
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# -- added for notebooks 04 and 05 ----------------------------------------------------------------
+
+__all__ += ["as_percent", "matched_test_accuracy", "not_finished"]
+
+
+def as_percent(table: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy columns (numeric, ``acc`` in the name) × 100: the per-run tables the scorecard
+    reads are in percent (params/claims.yaml)."""
+    out = table.copy()
+    for c in out.columns:
+        if "acc" in c and pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = 100 * out[c]
+    return out
+
+
+def matched_test_accuracy(results: list[RunResult]) -> tuple[float, list[float]]:
+    """(level, each run's test accuracy at its first evaluation whose running training accuracy
+    reached ``level``), ``level`` being the highest one every finished run reached — the per-run
+    form of :func:`accuracy_at_matched_train_accuracy`. Reads the intermediate test evaluations on
+    the fixed subset where runs have ``test_subset``. NaN for a run that did not finish (it does
+    not set the level either) or has no evaluations."""
+    pairs = []
+    for r in results:
+        h = r.history if r.summary.get("status") == "finished" else r.history.iloc[:0]
+        metric = "test_subset_acc" if (h.metric == "test_subset_acc").any() else "test_acc"
+        train = h[h.metric == "epoch_train_acc"][["step", "value"]]
+        test = h[h.metric == metric][["step", "value"]]
+        pairs.append(train.merge(test, on="step", suffixes=("_train", "_test")))
+    reached = [float(p.value_train.max()) for p in pairs if len(p)]
+    if not reached:
+        return float("nan"), [float("nan")] * len(results)
+    level = min(reached)
+    values = []
+    for p in pairs:
+        hit = p[p.value_train >= level - 1e-9].sort_values("step")
+        values.append(float(hit.value_test.iloc[0]) if len(hit) else float("nan"))
+    return level, values
+
+
+def not_finished(per_run: pd.DataFrame, name: list[str]) -> list[str]:
+    """'<the ``name`` columns' values> (status)' for every run whose status is not "finished":
+    the runs a notebook leaves out of its statistics and names instead."""
+    bad = per_run[per_run.status != "finished"]
+    return [" ".join(str(r[c]) for c in name) + f" ({r['status']})" for r in bad.to_dict("records")]

@@ -19,8 +19,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fisherlab.config import ConfigError, check_choice
+from fisherlab.reference import TABLE3_LABEL_NOISE_TEST_ACC
 
-__all__ = ["NOTEBOOK_PARAMS", "ExplosionParams", "NotebookParamsSpec", "check_value"]
+__all__ = [
+    "NOTEBOOK_PARAMS",
+    "DelayedFPParams",
+    "ExplosionParams",
+    "MemorizationParams",
+    "NotebookParamsSpec",
+    "check_value",
+]
 
 
 def _describe(tp: Any) -> str:
@@ -144,6 +152,92 @@ class ExplosionParams(NotebookParamsSpec):
         return {"seeds": self.seeds if self.seeds is not None else [merged["seed"]]}
 
 
+@dataclass(frozen=True)
+class DelayedFPParams(NotebookParamsSpec):
+    """Notebook 04 (Section 4, Fig. 3): FP switched on from epoch E at the baseline's learning rate.
+
+    ``resolved`` also checks each start epoch against ``epochs`` (a later start never penalises).
+    """
+
+    start_epochs: list[int]  # FP is on from each of these epochs (paper: 1, 2, 4, ..., 128)
+    seeds: list[int]  # every start epoch (and η*, the baseline) runs with each seed
+    lr_star: float  # η*; the baseline and FP train at lr_star / baseline_divisor
+    baseline_divisor: float  # paper: 10 (30 for TinyImageNet)
+    alpha: float | None = None  # FP's α (None: notebook 03's choice, else alpha_default)
+    alpha_default: float = 0.01
+    fisher_penalty_results: str | None = None  # notebook 03's summary.json (None: its default)
+
+    def check(self) -> None:
+        for name in ("start_epochs", "seeds"):
+            values = getattr(self, name)
+            if any(v < 0 for v in values):
+                raise ConfigError(f"{name}={values!r}: every value must be an integer ≥ 0")
+            _distinct(name, values)
+        _positive("lr_star", self.lr_star)
+        _positive("alpha_default", self.alpha_default)
+        if self.alpha is not None:
+            _positive("alpha", self.alpha)
+        if not self.baseline_divisor > 1:
+            raise ConfigError(
+                f"baseline_divisor={self.baseline_divisor!r} must be > 1 (the baseline trains at "
+                "lr_star / baseline_divisor, below η*)"
+            )
+
+    def resolved(self, merged: dict[str, Any]) -> dict[str, Any]:
+        late = [e for e in self.start_epochs if e >= merged["epochs"]]
+        if late:
+            raise ConfigError(
+                f"start_epochs={self.start_epochs!r}: {late} not before epochs={merged['epochs']} "
+                "(FP would never be on)"
+            )
+        return {}
+
+
+PENALTIES = ("gpx", "fp", "gpr")  # notebook 05's gradient-norm regularisers (α grids)
+
+
+@dataclass(frozen=True)
+class MemorizationParams(NotebookParamsSpec):
+    """Notebook 05 (Section 4.1, Tables 3, 8, 9; Fig. 5, 12): label noise, each method's grid
+    searched at the first seed, the chosen coefficient run at every seed."""
+
+    lr: float  # learning rate of every run (the paper does not state it)
+    seeds: list[int]  # seeds of the chosen coefficients; the grids are searched at seeds[0]
+    noise_levels: list[float]  # fractions of training labels redrawn uniformly (paper: 0.25, 0.5)
+    methods: list[Literal["baseline", "mixup", "gpx", "fp", "gpr"]]
+    beta_grid: list[float] | None = None  # mixup's Beta(β, β) values (paper: 0.2 … 6.4)
+    alpha_grids: dict[str, list[float]] | None = None  # {gpx|fp|gpr: penalty coefficients}
+    paper_setting: str | None = None  # the paper's row shown for reference (Tables 3, 8, 9)
+
+    def check(self) -> None:
+        _positive("lr", self.lr)
+        if any(s < 0 for s in self.seeds):
+            raise ConfigError(f"seeds={self.seeds!r}: every seed must be an integer ≥ 0")
+        for v in self.noise_levels:
+            if not 0 <= v < 1:
+                raise ConfigError(f"noise_levels={self.noise_levels!r}: {v!r} is not in [0, 1)")
+        for name in ("seeds", "noise_levels", "methods", "beta_grid"):
+            _distinct(name, getattr(self, name))
+        for v in self.beta_grid or []:
+            _positive("beta_grid", v)
+        if "mixup" in self.methods and not self.beta_grid:
+            raise ConfigError("beta_grid must list mixup's β values when methods has mixup")
+        grids = self.alpha_grids or {}
+        for m, grid in grids.items():
+            check_choice("alpha_grids", m, PENALTIES)
+            check_value(f"alpha_grids[{m!r}]", grid, list[float])
+            for v in grid:
+                _positive(f"alpha_grids[{m!r}]", v)
+            _distinct(f"alpha_grids[{m!r}]", grid)
+        missing = [m for m in self.methods if m in PENALTIES and m not in grids]
+        if missing:
+            raise ConfigError(f"alpha_grids has no grid for {', '.join(missing)} (in methods)")
+        if self.paper_setting is not None:
+            check_choice("paper_setting", self.paper_setting, list(TABLE3_LABEL_NOISE_TEST_ACC))
+
+
 NOTEBOOK_PARAMS: dict[str, type[NotebookParamsSpec]] = {
     "01_fisher_explosion": ExplosionParams,
+    "04_delayed_fisher_penalty": DelayedFPParams,
+    "05_memorization": MemorizationParams,
 }

@@ -245,3 +245,38 @@ def correlation(
         [xy], lambda s: f(s[:, 0], s[:, 1]), clusters=[labels], n_boot=n_boot, seed=seed
     )
     return _interval(f(xy[:, 0], xy[:, 1]), reps, level, enough=_units([xy], [labels]) >= 3)
+
+
+# -- added for notebook 04 ---------------------------------------------------------------------
+
+__all__ += ["slope"]
+
+
+def _ols_slope(x: np.ndarray, y: np.ndarray) -> float:
+    dx = x - x.mean()
+    den = dx @ dx
+    return float(dx @ (y - y.mean()) / den) if len(x) >= 3 and den > 0 else float("nan")
+
+
+def slope(
+    x: Any,
+    y: Any,
+    *,
+    clusters: Any = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
+    """Least-squares slope of ``y`` on ``x`` over runs (notebook 04: test accuracy per epoch of
+    delay of FP, over start epochs × seeds), with a bootstrap CI resampling (x, y) pairs of whole
+    runs (with ``clusters``, hierarchically). NaN with fewer than 3 runs or a constant ``x``;
+    replicates that draw a constant ``x`` are dropped."""
+    xy = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
+    keep = np.isfinite(xy).all(axis=1)
+    xy, labels = xy[keep], None if clusters is None else np.asarray(clusters)[keep]
+    reps = bootstrap_runs(
+        [xy], lambda s: _ols_slope(s[:, 0], s[:, 1]), clusters=[labels], n_boot=n_boot, seed=seed
+    )
+    return _interval(
+        _ols_slope(xy[:, 0], xy[:, 1]), reps, level, enough=_units([xy], [labels]) >= 3
+    )

@@ -4,7 +4,8 @@ Decoding happens once per source content into a ``.npy`` cache (``$FISHERLAB_CAC
 ``~/.cache/fisherlab``, :mod:`fisherlab.data.cache`); every later load is a memory map. What
 is decoded is checked against what the dataset must be (:mod:`fisherlab.data.expected`) before
 it is cached or served. The splits are seeded and independent of the training seed, so runs
-that differ only in ``seed`` see the same data.
+that differ only in ``seed`` see the same data. The label noise is drawn with the same fixed seed
+unless a run asks for its own draw (``data_options={"label_noise_seed": s}``, notebook 05).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fisherlab.config import check_choice
+from fisherlab.config import ConfigError, check_choice
 from fisherlab.data import cache
 from fisherlab.data.arrays import DataNotFoundError, ImageArrays
 from fisherlab.data.expected import check_arrays
@@ -37,6 +38,8 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DATA_SEED = 20210707  # seeds the hold-out split and the subset; fixed so every run sees one split
+# a data option read by load_splits, not by a dataset: the label noise's own seed (absent: fixed)
+NOISE_SEED_OPTION = "label_noise_seed"
 
 
 def resolve_data_root(data_root: str) -> list[Path]:
@@ -70,6 +73,7 @@ def load_arrays(dataset: str, data_root: str = "auto", **options: Any) -> ImageA
     from fisherlab.config import DATASETS
 
     check_choice("dataset", dataset, DATASETS)
+    options.pop(NOISE_SEED_OPTION, None)  # the splits' option, not the dataset's
     if dataset == "synthetic":
         return synthetic(**options)
     download = bool(options.get("download", False))
@@ -126,7 +130,7 @@ def balanced_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 
 def label_noise(
-    labels: np.ndarray, fraction: float, num_classes: int, seed: int
+    labels: np.ndarray, fraction: float, num_classes: int, seed: int | list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Uniform label noise (paper Section 4.1): ``round(fraction·N)`` examples chosen at random get
     a label drawn uniformly from all ``num_classes`` classes — which may equal the original, as the
@@ -185,8 +189,16 @@ def load_splits(
 
     Validation is held out of the official training set (``val_size``, 0 for none); the
     training pool is then cut to a balanced ``subset``; label noise touches training labels only.
-    Normalisation statistics come from the final training images.
+    Its draw is fixed (``DATA_SEED + 2``) unless ``data_options`` holds ``label_noise_seed: s``:
+    then it is seeded by ``[s, DATA_SEED + 2]``, one draw per ``s``, none equal to the fixed one
+    (notebook 05 passes each run's seed, so seeds replicate the noise as well as the
+    initialisation). Normalisation statistics come from the final training images.
     """
+    noise_seed = (data_options or {}).get(NOISE_SEED_OPTION)
+    if noise_seed is not None and (
+        isinstance(noise_seed, bool) or not isinstance(noise_seed, int) or noise_seed < 0
+    ):
+        raise ConfigError(f"data_options {NOISE_SEED_OPTION}={noise_seed!r} must be an integer ≥ 0")
     arrays = load_arrays(dataset, data_root, **(data_options or {}))
     labels = np.asarray(arrays.train_labels, dtype=np.int64)
     if val_size:
@@ -196,9 +208,8 @@ def load_splits(
     if subset is not None:
         train_idx = train_idx[balanced_subset(labels[train_idx], subset, DATA_SEED + 1)]
     train_labels = labels[train_idx]
-    noisy, mask = label_noise(
-        train_labels, label_noise_fraction, len(arrays.classes), DATA_SEED + 2
-    )
+    seed = DATA_SEED + 2 if noise_seed is None else [noise_seed, DATA_SEED + 2]
+    noisy, mask = label_noise(train_labels, label_noise_fraction, len(arrays.classes), seed)
     device = torch.device(device)
     train_images = _nchw(np.asarray(arrays.train_images)[train_idx], device)
     scaled = train_images.float().div_(255)
