@@ -141,3 +141,15 @@ def test_bad_parameters_are_refused_in_the_first_cell(tmp_path, change, words):
     for w in words:
         assert w in str(err.value)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu"])
+def test_eta_star_baseline_and_fp_from_epoch_0_are_notebook_03s_runs(tmp_path, profile):
+    # 04 reuses 03's runs from the run store only if every TrainConfig field agrees
+    p03, p04 = (
+        notebook.resolve_params(nb, {"profile": profile, "output_dir": str(tmp_path)}, trains=False)
+        for nb in ("03_fisher_penalty", "04_delayed_fisher_penalty")
+    )
+    for changes in ({"lr": p04["lr_star"]}, {"regularizer": "fp", "alpha": 0.01}):
+        a, b = (p.train_config(seed=1, **changes) for p in (p03, p04))
+        assert a.key() == b.key(), {k: v for k, v in a.to_dict().items() if b.to_dict()[k] != v}
