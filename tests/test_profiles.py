@@ -1,0 +1,26 @@
+"""Every profile's YAML, every setting in it, resolves and validates (no training, no data)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import REPO
+
+from fisherlab import notebook
+
+CASES = []
+for path in sorted((REPO / "params").glob("*/[0-9][0-9]_*.yaml")):
+    settings = (yaml.safe_load(path.read_text()) or {}).get("settings") or {None: None}
+    CASES += [(path.parent.name, path.stem, s) for s in settings]
+
+
+@pytest.mark.parametrize(("profile", "name", "setting"), CASES)
+def test_profile_resolves_and_validates(tmp_path, profile, name, setting):
+    given = {"profile": profile, "output_dir": str(tmp_path / "out"), "runs_dir": str(tmp_path)}
+    if setting is not None:
+        given["setting"] = setting
+    trains = not name.startswith("00")
+    P = notebook.resolve_params(name, given, trains=False)
+    if trains:
+        P.train_config()  # every TrainConfig field of the profile is valid
+    assert P["profile"] == profile
