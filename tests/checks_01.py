@@ -26,7 +26,9 @@ def check(summary: dict, out: Path) -> None:
         assert g["final gap (pts)"] == pytest.approx(np.mean(arm["η*"]) - np.mean(arm["small LR"]))
         assert g["final gap lo"] <= g["final gap (pts)"] <= g["final gap hi"]
         assert g["early ratio lo"] <= g["early Tr(F) ratio"] <= g["early ratio hi"]
-    assert len(summary["findings"]["lines"]) == len(horizons) + 1
+    assert len(summary["findings"]["lines"]) == len(horizons) + 1 + bool(
+        summary["findings"]["diverged"]
+    )
     assert {"fig1_fisher_explosion.png", "fig18_early_phase.png", "gap_vs_horizon.png"} <= {
         p.name for p in out.iterdir()
     }

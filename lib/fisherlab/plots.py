@@ -11,6 +11,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -158,12 +159,18 @@ def scatter_pairs(
     """Scatter of two metrics measured along the same trajectories, matched on nearest step."""
     parts = []
     for run, h in history.groupby("run", sort=False):
-        a = h[h.metric == x_metric][["step", "value"]].sort_values("step")
-        b = h[h.metric == y_metric][["step", "value"]].sort_values("step")
+        h = h[np.isfinite(h.value.astype(float))]  # a diverged run's last values may be inf
+        a, b = (
+            h[h.metric == m][["step", "value"]].astype({"step": "int64"}).sort_values("step")
+            for m in (x_metric, y_metric)
+        )
         if len(a) and len(b):
             m = pd.merge_asof(b, a, on="step", direction="nearest", suffixes=("_y", "_x"))
             m["run"] = run
             parts.append(m)
+    if not parts:
+        ax.text(0.5, 0.5, f"no {x_metric}/{y_metric} pairs", ha="center", transform=ax.transAxes)
+        return ax
     df = pd.concat(parts)
     runs = list(dict.fromkeys(df["run"]))
     sns.scatterplot(
