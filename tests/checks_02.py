@@ -4,55 +4,65 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from fisherlab import report, stats
+
+SCORECARD = {"early_trace_lr", "early_trace_batch", "large_batch_explosion", "large_batch_fp"}
 
 
 def check(summary: dict, out: Path) -> None:
     p = summary["params"]
     runs = summary["per_run"]
-    sweeps = {(r["sweep"], r["lr"], r["batch size"]) for r in runs}
-    assert sweeps == {("learning rate", lr, p["batch_size"]) for lr in p["lr_grid"]} | {
-        ("batch size", p["batch_lr"], bs) for bs in p["batch_sizes"]
-    }
     assert len(runs) == (len(p["lr_grid"]) + len(p["batch_sizes"])) * len(p["seeds"])
+    assert {(r["sweep"], r["lr"], r["batch size"]) for r in runs} == {
+        ("learning rate", lr, p["batch_size"]) for lr in p["lr_grid"]
+    } | {("batch size", p["batch_lr"], bs) for bs in p["batch_sizes"]}
     used = [r for r in runs if r["used"]]
     assert len(used) >= len(runs) - 2, "most smoke runs must cross the loss threshold"
     for r in used:
-        assert r["Tr(F_i)"] > 0 and r["Tr(F) lag (steps)"] >= 0
+        assert r["status"] == "finished" and r["Tr(F_i)"] > 0 and r["Tr(F) lag (steps)"] >= 0
         assert 0 < r["crossing epoch"] <= p["epochs"]
-        assert 0 <= r["best test acc (%)"] <= 100 and 0 <= r["max train acc (%)"] <= 100
+        for col in ("test acc at best val (%)", "best test acc (%)", "max train acc (%)"):
+            assert 0 <= r[col] <= 100, col
     # a setting shared by both sweeps is one run, recorded under each sweep
     shared = [r for r in runs if r["lr"] == p["batch_lr"] and r["batch size"] == p["batch_size"]]
     assert len({r["key"] for r in shared}) == len(p["seeds"])
-    corr = {(r["runs of"], r["accuracy"], r["over"]): r for r in summary["correlation"]}
+    # the correlation table: recomputed from the per-run rows, settings resampled, then seeds
+    corr = {(r["runs of"], r["accuracy"]): r for r in summary["correlation"]}
     assert {k[0] for k in corr} == {"learning rate", "batch size", "all runs"}
-    for r in corr.values():
-        assert -1 <= r["pearson"] <= 1 and -1 <= r["spearman"] <= 1
-        assert r["pearson CI lo"] <= r["pearson CI hi"]
-    n_all = len({r["key"] for r in used})
-    assert corr[("all runs", "test", "runs")]["points"] == n_all
-    f = summary["findings"]
-    head = corr[("all runs", "test", "runs")]
-    # the scorecard (notebook 00) reads these two
-    assert f["pearson_trace_fisher_vs_test"] == pytest.approx(head["pearson"])
-    assert f["pearson_trace_fisher_vs_test_ci"] == pytest.approx(
-        [head["pearson CI lo"], head["pearson CI hi"]]
-    )
-    assert f["negative_association"] == (
-        f["pearson_trace_fisher_vs_test"] < 0 and f["pearson_trace_fisher_vs_test_ci"][1] < 0
-    )
-    groups = summary["groups"]
-    assert len(groups) == len(p["lr_grid"]) + len(p["batch_sizes"])
-    # Supplement E: Fig. 19 batch sizes, the large batch at half the lr, FP for each α
+    lr = [r for r in used if r["sweep"] == "learning rate"]
+    x = [r["Tr(F_i)"] for r in lr]
+    y = [r["test acc at best val (%)"] for r in lr]
+    setting = np.array([r["setting"] for r in lr])
+    again = stats.correlation(x, y, clusters=setting, n_boot=p["bootstrap"], seed=0)
+    row = corr[("learning rate", "test at best val")]
+    assert (row["pearson"], row["pearson lo"], row["pearson hi"]) == pytest.approx(tuple(again))
+    assert row["runs"] == len(lr) and row["settings"] == len(p["lr_grid"])
+    assert corr[("all runs", "test at best val")]["runs"] == len({r["key"] for r in used})
+    assert len(summary["groups"]) == len(p["lr_grid"]) + len(p["batch_sizes"])
+    # Supplement E: every arm at every seed, FP's α searched at the first seed
     supp = summary["supplement_e"]
-    assert len(supp) == len(p["e_batch_sizes"]) + 1 + len(p["e_alphas"])
-    assert sorted(r["alpha"] for r in supp if r["alpha"] > 0) == sorted(p["e_alphas"])
-    assert "e_max_trace_fisher_ratio_large_vs_small" in f and "e_fp_gain_vs_control_pts" in f
-    assert len(f["lines"]) >= 6
+    arms = {a: [r for r in supp if r["arm"] == a] for a in {r["arm"] for r in supp}}
+    seeds = sorted(p["e_seeds"])
+    for a in ("small_batch", "large_batch", "large_batch_half_lr", "large_batch_fp"):
+        assert sorted(r["seed"] for r in arms[a]) == seeds, a
+    searched = arms["large_batch_fp"][:1] + arms.get("large_batch_fp_search", [])
+    assert sorted(r["alpha"] for r in searched) == sorted(p["e_alphas"])
+    alpha = summary["findings"]["e_alpha"]
+    assert {r["alpha"] for r in arms["large_batch_fp"]} == {alpha}
+    assert alpha == max(searched, key=lambda r: r["best val acc (%)"])["alpha"]
+    # the scorecard finds every column its claims on notebook 02 read
+    claims = report.claims_table({"02_early_phase_correlation": summary}, "smoke")
+    for row in claims[claims.id.isin(SCORECARD)].to_dict("records"):
+        assert not row["why"].startswith("not recorded"), row
+    assert len(summary["findings"]["lines"]) >= 5
     assert {
-        "fig2_fig7_trace_fisher_i_vs_test.png",
-        "fig8_fig9_trace_fisher_i_vs_train.png",
+        "fig2_fig7_fig8_fig9_trace_fisher_i.png",
+        "early_phase_trace_fisher.png",
         "fig19_large_batch_trace_fisher.png",
         "fig20_large_batch_fisher_penalty.png",
         "correlation.csv",
+        "supplement_e.csv",
     } <= {p.name for p in out.iterdir()}

@@ -45,13 +45,16 @@ def test_imagenet_setting_resolves_to_the_papers_hyperparameters(imagefolder, tm
             "runs_dir": str(tmp_path / "runs"),
         },
     )  # trains=True: also finds the data and checks val_size against it
-    ep.check(p)
-    configs = ep.sweep_configs(p)
-    assert sorted({(lr, s) for (_, lr, s) in configs}) == [
+    assert p["batch_sizes"] is None  # no batch-size sweep
+    configs = [  # as notebook 02's grid cell builds them
+        p.train_config(lr=lr, batch_size=p["batch_size"], seed=s, **ep.scaled_cadence(p, 256))
+        for lr in p["lr_grid"]
+        for s in p["seeds"]
+    ]
+    assert sorted((c.lr, c.seed) for c in configs) == [
         (lr, s) for lr in (0.001, 0.01, 0.1) for s in (0, 1)
     ]
-    assert {sweep for sweep, _, _ in configs} == {ep.LR_SWEEP}  # no batch-size sweep
-    for cfg in configs.values():
+    for cfg in configs:
         assert (cfg.dataset, cfg.data_root, cfg.augment, cfg.val_size) == (
             "imagefolder",
             str(imagefolder),
@@ -76,7 +79,7 @@ def test_imagenet_setting_data_and_model_load(imagefolder, tmp_path):
         },
         trains=False,
     )
-    cfg = next(iter(ep.sweep_configs(p).values()))
+    cfg = p.train_config(lr=p["lr_grid"][0], seed=p["seeds"][0])
     data = load_splits(cfg.dataset, cfg.data_root, val_size=cfg.val_size, subset=cfg.subset)
     assert data.classes == CLASSES
     assert data.image_shape == (3, 32, 32) and data.train_images.dtype == torch.uint8

@@ -146,3 +146,34 @@ def not_finished(per_run: pd.DataFrame, name: list[str]) -> list[str]:
     the runs a notebook leaves out of its statistics and names instead."""
     bad = per_run[per_run.status != "finished"]
     return [" ".join(str(r[c]) for c in name) + f" ({r['status']})" for r in bad.to_dict("records")]
+
+
+# -- added for notebooks 02 and 06 ----------------------------------------------------------------
+
+__all__ += ["at_train_accuracy", "best_test_along", "running_train_accuracy"]
+
+
+def best_test_along(history: pd.DataFrame) -> float:
+    """The highest intermediate test accuracy of a run (the paper's "best test accuracy along the
+    trajectory", Fig. 2, 7, 14): on the fixed test subset where the run has ``test_subset``,
+    else on the full test set. It selects on the test set: shown beside, never judged."""
+    metric = "test_subset_acc" if (history.metric == "test_subset_acc").any() else "test_acc"
+    acc = history[history.metric == metric].value
+    return float(acc.max()) if len(acc) else float("nan")
+
+
+def running_train_accuracy(history: pd.DataFrame) -> float:
+    """The highest running (per-epoch) training accuracy a run logged: how far it fitted."""
+    acc = history[history.metric == "epoch_train_acc"].value
+    return float(acc.max()) if len(acc) else float("nan")
+
+
+def at_train_accuracy(history: pd.DataFrame, metric: str, level: float) -> float:
+    """``metric`` at the run's first evaluation whose running training accuracy (logged at the
+    same step, an epoch's end) reached ``level``; NaN when it never did or ``metric`` was not
+    measured there. With :func:`matched_test_accuracy`'s level, e.g. Tr(H) at matched fit."""
+    train = history[history.metric == "epoch_train_acc"][["step", "value"]]
+    values = history[history.metric == metric][["step", "value"]]
+    pairs = train.merge(values, on="step", suffixes=("_train", "_metric")).sort_values("step")
+    hit = pairs[pairs.value_train >= level - 1e-9]
+    return float(hit.value_metric.iloc[0]) if len(hit) else float("nan")

@@ -23,7 +23,9 @@ from fisherlab.reference import TABLE3_LABEL_NOISE_TEST_ACC
 
 __all__ = [
     "NOTEBOOK_PARAMS",
+    "CurvatureParams",
     "DelayedFPParams",
+    "EarlyPhaseParams",
     "ExplosionParams",
     "FisherPenaltyParams",
     "MemorizationParams",
@@ -344,9 +346,151 @@ class FisherPenaltyParams(NotebookParamsSpec):
         return (self.alphas or {}).get(method)
 
 
+def _train_changes(name: str, changes: dict[str, Any]) -> None:
+    """``changes`` must be TrainConfig fields with valid values (checked on the defaults)."""
+    from fisherlab.config import TrainConfig
+
+    try:
+        TrainConfig.from_dict(changes)
+    except ConfigError as err:
+        raise ConfigError(f"{name}: {err}") from None
+
+
+def _seed_list(name: str, seeds: list[int] | None) -> None:
+    if seeds is not None and any(s < 0 for s in seeds):
+        raise ConfigError(f"{name}={seeds!r}: every seed must be an integer ≥ 0")
+    _distinct(name, seeds)
+
+
+def _bootstrap(n: int) -> None:
+    if n < 100:
+        raise ConfigError(f"bootstrap={n!r} must be an integer ≥ 100 (bootstrap resamples)")
+
+
+@dataclass(frozen=True)
+class EarlyPhaseParams(NotebookParamsSpec):
+    """Notebook 02 (Section 3, Fig. 2, 7, 8, 9; Supplement E, Fig. 19, 20): Tr(F_i) against
+    final generalisation over learning rates × seeds and batch sizes × seeds."""
+
+    seeds: list[int]  # every setting of both sweeps runs with each seed (paper: 32)
+    loss_threshold: float  # ε: Tr(F_i) is Tr(F) when the training loss first drops below it
+    lr_grid: list[float] | None = None  # Fig. 2: learning rates at batch_size (None: no sweep)
+    batch_sizes: list[int] | None = None  # Fig. 7: batch sizes at batch_lr (None: no sweep)
+    batch_lr: float | None = None  # learning rate of the batch-size sweep
+    bootstrap: int = 2000  # resamples of every CI
+    supplement_e: bool = False  # also Fig. 19, 20
+    e_seeds: list[int] | None = None  # Supplement E's seeds (None: seeds); α searched at the first
+    e_batch_sizes: list[int] | None = None  # Fig. 19: the smallest and largest are compared
+    e_lr: float | None = None  # Fig. 19's learning rate
+    e_lr_divisor: float = 2.0  # Fig. 20: the large batch at e_lr / e_lr_divisor, with/without FP
+    e_alphas: list[float] | None = None  # Fig. 20: FP's α grid, searched by validation accuracy
+    e_penalty_every: int = 1  # Fig. 20: FP recomputed every this many steps (paper: 1)
+    e_changes: dict[str, Any] | None = None  # TrainConfig values for every Supplement E run
+
+    def check(self) -> None:
+        _seed_list("seeds", self.seeds)
+        _seed_list("e_seeds", self.e_seeds)
+        _positive("loss_threshold", self.loss_threshold)
+        if self.lr_grid is None and self.batch_sizes is None:
+            raise ConfigError("lr_grid and batch_sizes are both None: nothing to sweep")
+        for name in ("lr_grid", "batch_sizes", "e_batch_sizes", "e_alphas"):
+            for v in getattr(self, name) or []:
+                _positive(name, v)
+            _distinct(name, getattr(self, name))
+        if self.batch_sizes is not None:
+            if self.batch_lr is None:
+                raise ConfigError("batch_lr must be set when batch_sizes is (the sweep's lr)")
+            _positive("batch_lr", self.batch_lr)
+        _bootstrap(self.bootstrap)
+        if not self.supplement_e:
+            return
+        if self.e_batch_sizes is None or len(self.e_batch_sizes) < 2:
+            raise ConfigError(
+                f"e_batch_sizes={self.e_batch_sizes!r} must hold at least two batch sizes "
+                "(small, large) when supplement_e is true"
+            )
+        for name in ("e_lr", "e_alphas"):
+            if getattr(self, name) is None:
+                raise ConfigError(f"{name} must be set when supplement_e is true")
+        _positive("e_lr", self.e_lr)  # type: ignore[arg-type]
+        _positive("e_lr_divisor", self.e_lr_divisor)
+        if self.e_penalty_every < 1:
+            raise ConfigError(f"e_penalty_every={self.e_penalty_every!r} must be an integer ≥ 1")
+        _train_changes("e_changes", self.e_changes or {})
+
+    def resolved(self, merged: dict[str, Any]) -> dict[str, Any]:
+        return {"e_seeds": self.e_seeds if self.e_seeds is not None else self.seeds}
+
+
+GRID_PARAMS = ("lr", "batch_size")  # notebook 06's Fig. 14 grid: over learning rates or batches
+
+
+@dataclass(frozen=True)
+class CurvatureParams(NotebookParamsSpec):
+    """Notebook 06 (Section 5, Fig. 6, 13, 14; Supplement F, Fig. 21): phase-1 runs with high and
+    low regularisation, their continuations, Tr(H) over a coarse/fine grid and along trajectories.
+
+    ``resolved`` also checks ``phase1_epochs`` against ``epochs`` (phase 1 is part of it).
+    """
+
+    high_reg: dict[str, Any]  # phase 1, high regularisation: TrainConfig values, e.g. {lr: 0.03}
+    low_reg: dict[str, Any]  # the other phase-1 setting and every continuation's
+    phase1_epochs: int  # paper: 20; Tr(F_i) is Tr(F) at its end
+    phase1_seeds: list[int]  # one high- and one low-regularisation start per seed (≥ 3 at cpu)
+    seeds: list[int]  # continuation seeds: every phase-1 run continues with each (paper: 8)
+    grid_param: Literal["lr", "batch_size"] = "lr"  # Fig. 14's hyper-parameter
+    grid_a: list[float] | None = None  # Fig. 14: the fine set A (low regularisation)
+    grid_b: list[float] | None = None  # Fig. 14: the fine set B, a coarse step from A
+    grid_seeds: list[int] | None = None  # Fig. 14: seeds of every grid value
+    fig21_panels: dict[str, Any] | None = None  # Fig. 21: {panel: {lrs: [...], TrainConfig values}}
+    bootstrap: int = 2000  # resamples of every CI
+
+    def check(self) -> None:
+        for name in ("phase1_seeds", "seeds", "grid_seeds"):
+            _seed_list(name, getattr(self, name))
+        if self.phase1_epochs < 1:
+            raise ConfigError(f"phase1_epochs={self.phase1_epochs!r} must be an integer ≥ 1")
+        for name in ("high_reg", "low_reg"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be a non-empty mapping")
+            _train_changes(name, getattr(self, name))
+        if self.high_reg == self.low_reg:
+            raise ConfigError("high_reg and low_reg are the same setting")
+        integer = self.grid_param == "batch_size"
+        for name in ("grid_a", "grid_b"):
+            values = getattr(self, name) or []
+            if integer and not all(isinstance(v, int) for v in values):
+                raise ConfigError(f"{name}={values!r} must be integers (grid_param batch_size)")
+            for v in values:
+                _positive(name, v)
+            _distinct(name, getattr(self, name))
+        if (self.grid_a or self.grid_b) and not self.grid_seeds:
+            raise ConfigError("grid_seeds must hold at least one seed when grid_a or grid_b is set")
+        for panel, spec in (self.fig21_panels or {}).items():
+            where = f"fig21_panels[{panel!r}]"
+            if not isinstance(spec, dict) or "lrs" not in spec:
+                raise ConfigError(f"{where} must be a mapping with lrs: [learning rates, ...]")
+            check_value(f"{where}['lrs']", spec["lrs"], list[float])
+            for v in spec["lrs"]:
+                _positive(f"{where}['lrs']", v)
+            _distinct(f"{where}['lrs']", spec["lrs"])
+            _train_changes(where, {k: v for k, v in spec.items() if k != "lrs"})
+        _bootstrap(self.bootstrap)
+
+    def resolved(self, merged: dict[str, Any]) -> dict[str, Any]:
+        if not self.phase1_epochs < merged["epochs"]:
+            raise ConfigError(
+                f"phase1_epochs={self.phase1_epochs!r} must be smaller than "
+                f"epochs={merged['epochs']!r} (the whole training, phase 1 included)"
+            )
+        return {}
+
+
 NOTEBOOK_PARAMS: dict[str, type[NotebookParamsSpec]] = {
     "01_fisher_explosion": ExplosionParams,
+    "02_early_phase_correlation": EarlyPhaseParams,
     "03_fisher_penalty": FisherPenaltyParams,
     "04_delayed_fisher_penalty": DelayedFPParams,
     "05_memorization": MemorizationParams,
+    "06_curvature_histograms": CurvatureParams,
 }

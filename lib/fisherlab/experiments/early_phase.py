@@ -1,215 +1,79 @@
-"""Notebook 02: early-phase Tr(F) predicts final generalisation (Section 3, Fig. 2, 7, 8, 9;
-Supplement E, Fig. 19, 20).
-
-Two sweeps, each with every seed: the learning rate at a fixed batch size (Fig. 2) and the batch
-size at a fixed learning rate (Fig. 7). For every run:
+"""Notebook 02's tables: Tr(F_i) per run, per-run and per-setting rows, and correlations over runs
+(Section 3, Fig. 2, 7, 8, 9; Supplement E, Fig. 19, 20).
 
 - ``Tr(F_i)``: Tr(F) when the training loss first crosses the threshold ε (paper: 1.2 on
-  CIFAR-10, 3.5 on CIFAR-100/ImageNet), on the fixed probe set (paper: 5,000 examples).
-  Taken post hoc from the run's history: the crossing is the first logged ``train_loss`` window
-  (the mean over the last ``log_every`` steps, logged at the window's last step) below ε, and
-  Tr(F_i) is the first Tr(F) measurement at or after that step. The approximation is the window
-  (the loss of single steps inside it is not seen) plus the lag to the next measurement, which
-  is recorded per run (``Tr(F) lag (steps)``); measure Tr(F) densely early (``fisher_every``
-  over ``fisher_dense_until``) to keep it small.
-- test accuracy: the maximum along the trajectory (at the evaluations); train accuracy (Fig. 8,
-  9): the maximum of the running per-epoch train accuracy and the final full-set accuracy.
+  CIFAR-10, 3.5 on CIFAR-100/ImageNet), on the fixed probe set (paper: 5,000 examples). Taken
+  post hoc from the run's history: the crossing is the first logged ``train_loss`` window (the
+  mean over the last ``log_every`` steps, logged at the window's last step) below ε, and Tr(F_i)
+  is the first Tr(F) measurement at or after that step. The approximation is the window (single
+  steps inside it are not seen) plus the lag to the next measurement, recorded per run
+  (``Tr(F) lag (steps)``); measure Tr(F) densely early (``fisher_every`` over
+  ``fisher_dense_until``) to keep it small.
+- Test accuracy is judged at the best validation point (``test acc at best val (%)``); the
+  paper's axis, the maximum along the trajectory (``best test acc (%)``), selects on the test set
+  and is shown beside. The test accuracy at the highest running train accuracy every finished
+  run reached (``test acc at matched train acc (%)``) separates fit from generalisation.
+- Correlations are over runs, each CI from a hierarchical bootstrap: settings (a learning rate or
+  a batch size) drawn with replacement, then seeds within them (``fisherlab.stats.correlation``).
+  A run that did not finish or never crossed ε is left out and named (:func:`excluded`).
 
-Correlations of Tr(F_i) with both accuracies over runs (per sweep and pooled), Pearson and
-Spearman (= Pearson of ranks), with percentile bootstrap CIs that resample runs within each
-setting (numpy only). Step-counted cadences (``fisher_every``, ``fisher_dense_until``,
-``fisher_every_late``, ``log_every``) are given for ``batch_size``; runs at another batch size
-scale them so that they fall after the same number of examples.
-
-Supplement E (behind ``supplement_e``): Tr(F) at every iteration for small vs large batches
-(Fig. 19), and the Fisher penalty at half the learning rate closing the large-batch gap (Fig. 20).
+Step-counted cadences (``fisher_every``, ``fisher_dense_until``, ``fisher_every_late``,
+``log_every``) are given for ``batch_size``; :func:`scaled_cadence` rescales them for runs at
+another batch size so that they fall after the same number of examples.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fisherlab.config import ConfigError, TrainConfig
-from fisherlab.notebook import NotebookParams
-from fisherlab.stats import Stat, bootstrap, interval, pearson, rankdata, spearman
+from fisherlab import analysis, stats
 from fisherlab.training import RunResult
 
 __all__ = [
-    "Study",
-    "bootstrap",
-    "check",
+    "ACCURACIES",
+    "BATCH_SWEEP",
+    "LR_SWEEP",
     "correlation_table",
     "early_trace_fisher",
-    "findings",
+    "excluded",
     "group_table",
-    "pearson",
     "per_run_table",
-    "rankdata",
-    "run_study",
     "scaled_cadence",
-    "spearman",
-    "supplement_e_findings",
     "supplement_e_table",
 ]
 
 LR_SWEEP, BATCH_SWEEP = "learning rate", "batch size"
-ACCURACIES = {"best test acc (%)": "test", "max train acc (%)": "train"}
-
-# -- statistics (rank, correlation, bootstrap: fisherlab.stats) ----------------------------------
-
-
-def group_means(x: np.ndarray, y: np.ndarray, strata: np.ndarray) -> tuple[np.ndarray, ...]:
-    keys = list(dict.fromkeys(strata.tolist()))
-    return (
-        np.array([x[strata == k].mean() for k in keys]),
-        np.array([y[strata == k].mean() for k in keys]),
-    )
-
-
-# -- parameters and configs --------------------------------------------------------------------
-
-
-def _positive_list(p: NotebookParams, name: str, *, integer: bool, allow_empty: bool) -> list:
-    values = p.get(name)
-    if values is None:
-        values = []
-    ok = isinstance(values, list) and all(
-        not isinstance(v, bool)
-        and isinstance(v, int if integer else int | float)
-        and np.isfinite(v)
-        and v > 0
-        for v in values
-    )
-    if not ok or (not values and not allow_empty):
-        kind = "integers" if integer else "numbers"
-        empty = "" if allow_empty else "non-empty "
-        raise ConfigError(f"{name}={values!r} must be a {empty}list of {kind} > 0")
-    return values
+# accuracy columns of the per-run table that Tr(F_i) is correlated with, and their short names
+ACCURACIES = {
+    "test acc at best val (%)": "test at best val",
+    "best test acc (%)": "best test (paper's axis)",
+    "test acc at matched train acc (%)": "test at matched train acc",
+    "max train acc (%)": "max train (Fig. 8, 9)",
+}
+_PER_RUN_COLUMNS = ["key", "status", "used", "Tr(F_i)", "crossing epoch", "crossing step"]
+_PER_RUN_COLUMNS += ["Tr(F) lag (steps)", "test acc at best val (%)", "best test acc (%)"]
+_PER_RUN_COLUMNS += ["final test acc (%)", "test acc at matched train acc (%)"]
+_PER_RUN_COLUMNS += ["matched train acc (%)", "max train acc (%)", "final train acc (%)"]
+_PER_RUN_COLUMNS += ["max Tr(F)", "epochs"]
+_SUPPLEMENT_COLUMNS = ["status", "max Tr(F)", "step of max Tr(F)", "best val acc (%)"]
+_SUPPLEMENT_COLUMNS += ["test acc at best val (%)", "best test acc (%)", "final train acc (%)"]
+_CADENCES = {"fisher_every": 1, "fisher_dense_until": 0, "fisher_every_late": 1, "log_every": 1}
 
 
-def check(p: NotebookParams) -> None:
-    """Validate notebook 02's own parameters (TrainConfig fields are checked on resolve)."""
-    seeds = p["seeds"]
-    if not seeds or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds
-    ):
-        raise ConfigError(f"seeds={seeds!r} must be a non-empty list of integers ≥ 0")
-    lrs = _positive_list(p, "lr_grid", integer=False, allow_empty=True)
-    sizes = _positive_list(p, "batch_sizes", integer=True, allow_empty=True)
-    if not lrs and not sizes:
-        raise ConfigError("lr_grid and batch_sizes are both empty: nothing to sweep")
-    if sizes:
-        p.positive("batch_lr")
-    p.positive("loss_threshold")
-    n = p["bootstrap"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 100:
-        raise ConfigError(f"bootstrap={n!r} must be an integer ≥ 100 (bootstrap resamples)")
-    if not isinstance(p["supplement_e"], bool):
-        raise ConfigError(f"supplement_e={p['supplement_e']!r} must be true or false")
-    if p["supplement_e"]:
-        if len(_positive_list(p, "e_batch_sizes", integer=True, allow_empty=False)) < 2:
-            raise ConfigError("e_batch_sizes must hold at least two batch sizes (small, large)")
-        p.positive("e_lr")
-        p.positive("e_lr_divisor")
-        _positive_list(p, "e_alphas", integer=False, allow_empty=False)
-        every = p["e_penalty_every"]
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ConfigError(f"e_penalty_every={every!r} must be an integer ≥ 1")
-        if not isinstance(p.get("e_changes") or {}, dict):
-            raise ConfigError("e_changes must be a mapping of TrainConfig fields to values")
-        supplement_e_configs(p)  # validates e_changes' names and values
-
-
-def scaled_cadence(p: NotebookParams, batch_size: int) -> dict[str, Any]:
-    """Step-counted cadences for a run at ``batch_size``: the parameters' values (given for
+def scaled_cadence(p: Mapping[str, Any], batch_size: int) -> dict[str, Any]:
+    """Step-counted cadences for a run at ``batch_size``: ``p``'s values (given for
     ``p['batch_size']``) rescaled to fall after the same number of training examples."""
     k = p["batch_size"] / batch_size
     if k == 1:
         return {}
-
-    def steps(name: str, minimum: int) -> int | None:
-        v = p.get(name)
-        return None if v is None else max(minimum, round(v * k))
-
     return {
-        "fisher_every": steps("fisher_every", 1),
-        "fisher_dense_until": steps("fisher_dense_until", 0),
-        "fisher_every_late": steps("fisher_every_late", 1),
-        "log_every": steps("log_every", 1),
+        name: None if p.get(name) is None else max(least, round(p[name] * k))
+        for name, least in _CADENCES.items()
     }
-
-
-def run_config(p: NotebookParams, lr: float, batch_size: int, seed: int) -> TrainConfig:
-    return p.train_config(lr=lr, batch_size=batch_size, seed=seed, **scaled_cadence(p, batch_size))
-
-
-def sweep_configs(p: NotebookParams) -> dict[tuple[str, float, int], TrainConfig]:
-    """{(sweep, swept value, seed): config} for the learning-rate and batch-size sweeps."""
-    configs = {}
-    for lr in p.get("lr_grid") or []:
-        for s in p["seeds"]:
-            configs[(LR_SWEEP, float(lr), s)] = run_config(p, lr, p["batch_size"], s)
-    for bs in p.get("batch_sizes") or []:
-        for s in p["seeds"]:
-            configs[(BATCH_SWEEP, bs, s)] = run_config(p, p["batch_lr"], bs, s)
-    return configs
-
-
-def supplement_e_configs(p: NotebookParams) -> dict[str, TrainConfig]:
-    """Fig. 19: each of ``e_batch_sizes`` at ``e_lr``; Fig. 20: the largest batch at
-    ``e_lr / e_lr_divisor`` without and with FP (each α of ``e_alphas``, recomputed every
-    ``e_penalty_every`` steps). ``e_changes`` (e.g. SimpleCNN, Tr(F) every step on 128 examples)
-    applies to all of them; first seed."""
-    changes = dict(p.get("e_changes") or {})
-    seed = p["seeds"][0]
-    large = max(p["e_batch_sizes"])
-    lr2 = p["e_lr"] / p["e_lr_divisor"]
-
-    def cfg(**kw: Any) -> TrainConfig:
-        return p.train_config(**{"seed": seed, **changes, **kw})
-
-    out = {
-        f"batch {bs}, lr={p['e_lr']:g}": cfg(lr=p["e_lr"], batch_size=bs)
-        for bs in p["e_batch_sizes"]
-    }
-    out[f"batch {large}, lr={lr2:g}"] = cfg(lr=lr2, batch_size=large)
-    for a in p["e_alphas"]:
-        out[f"batch {large}, lr={lr2:g}, FP α={a:g}"] = cfg(
-            lr=lr2,
-            batch_size=large,
-            regularizer="fp",
-            alpha=a,
-            penalty_every=p["e_penalty_every"],
-        )
-    return out
-
-
-@dataclass
-class Study:
-    """The sweeps' runs and Supplement E's."""
-
-    runs: dict[tuple[str, float, int], RunResult]  # (sweep, value, seed) → run
-    supplement: dict[str, RunResult] = field(default_factory=dict)  # label → run (Fig. 19, 20)
-
-
-def run_study(p: NotebookParams) -> Study:
-    """Train (or read from the run store) every run of both sweeps and of Supplement E, in one
-    sweep (runs shared by the two sweeps are trained once)."""
-    check(p)
-    main = sweep_configs(p)
-    extra = supplement_e_configs(p) if p["supplement_e"] else {}
-    results = p.sweep([*main.values(), *extra.values()], "early-phase runs")
-    return Study(
-        dict(zip(main, results[: len(main)], strict=True)),
-        dict(zip(extra, results[len(main) :], strict=True)),
-    )
-
-
-# -- Tr(F_i) and the per-run table -------------------------------------------------------------
 
 
 def early_trace_fisher(history: pd.DataFrame, threshold: float) -> dict[str, float]:
@@ -220,10 +84,8 @@ def early_trace_fisher(history: pd.DataFrame, threshold: float) -> dict[str, flo
     ``lag_steps`` (measurement step minus crossing step); NaN where the loss never crossed or
     no Tr(F) was measured after the crossing.
     """
-    nan = float("nan")
-    out = dict.fromkeys(
-        ("trace_fisher_i", "crossing_step", "crossing_epoch", "fisher_step", "lag_steps"), nan
-    )
+    keys = ("trace_fisher_i", "crossing_step", "crossing_epoch", "fisher_step", "lag_steps")
+    out = dict.fromkeys(keys, float("nan"))
     loss = history[history.metric == "train_loss"].sort_values("step")
     below = loss[loss.value < threshold]
     if not len(below):
@@ -239,28 +101,34 @@ def early_trace_fisher(history: pd.DataFrame, threshold: float) -> dict[str, flo
     return out
 
 
-def max_train_accuracy(history: pd.DataFrame) -> float:
-    """The largest train accuracy along the trajectory: running per-epoch accuracy or the final
-    full-set evaluation (Fig. 8, 9)."""
-    acc = history[history.metric.isin(["epoch_train_acc", "final_train_acc"])].value
-    return float(acc.max()) if len(acc) else float("nan")
+def _pct(value: float | None) -> float:
+    return 100 * value if value is not None else float("nan")
 
 
-def per_run_table(study: Study, threshold: float) -> pd.DataFrame:
-    """One row per (sweep, value, seed): Tr(F_i), when it was taken, and the accuracies (%)."""
+def _max_train_accuracy(r: RunResult) -> float:
+    """The largest train accuracy along a run: running per-epoch or final full-set (Fig. 8, 9)."""
+    final = r.summary.get("final_train_acc")
+    values = [analysis.running_train_accuracy(r.history), np.nan if final is None else final]
+    return float("nan") if np.isnan(values).all() else float(np.nanmax(values))
+
+
+def per_run_table(grid: pd.DataFrame, results: list[RunResult], threshold: float) -> pd.DataFrame:
+    """``grid`` (one row per run, in the order of ``results``, with ``sweep``, ``setting`` and
+    ``seed``) joined with each run's Tr(F_i), when it was taken, and its accuracies in %.
+
+    ``used``: finished and crossed ε (the runs every statistic reads). The matched train accuracy
+    is the highest running train accuracy every finished run reached (one level for the table).
+    """
+    finished = [r for r in results if r.summary.get("status") == "finished"]
+    level, matched = analysis.matched_test_accuracy(finished)
+    at_level = dict(zip((id(r) for r in finished), matched, strict=True))
     rows = []
-    for (sweep, _value, seed), r in study.runs.items():
+    for r in results:
         early = early_trace_fisher(r.history, threshold)
         s = r.summary
-        best = s.get("best_test_acc")
         ok = s.get("status") == "finished" and np.isfinite(early["trace_fisher_i"])
         rows.append(
             {
-                "sweep": sweep,
-                "lr": r.config.lr,
-                "batch size": r.config.batch_size,
-                "setting": f"lr={r.config.lr:g}, batch={r.config.batch_size}",
-                "seed": seed,
                 "key": r.config.key(),
                 "status": s.get("status"),
                 "used": bool(ok),
@@ -268,28 +136,46 @@ def per_run_table(study: Study, threshold: float) -> pd.DataFrame:
                 "crossing epoch": early["crossing_epoch"],
                 "crossing step": early["crossing_step"],
                 "Tr(F) lag (steps)": early["lag_steps"],
-                "best test acc (%)": 100 * best if best is not None else np.nan,
-                "max train acc (%)": 100 * max_train_accuracy(r.history),
+                "test acc at best val (%)": _pct(s.get("test_acc_at_best_val")),
+                "best test acc (%)": 100 * analysis.best_test_along(r.history),
+                "final test acc (%)": _pct(s.get("final_test_acc")),
+                "test acc at matched train acc (%)": 100 * at_level.get(id(r), np.nan),
+                "matched train acc (%)": 100 * level,
+                "max train acc (%)": 100 * _max_train_accuracy(r),
+                "final train acc (%)": _pct(s.get("final_train_acc")),
                 "max Tr(F)": s.get("max_trace_fisher"),
                 "epochs": s.get("epochs"),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.concat(
+        [grid.reset_index(drop=True), pd.DataFrame(rows, columns=_PER_RUN_COLUMNS)], axis=1
+    )
+
+
+def excluded(per_run: pd.DataFrame) -> list[str]:
+    """Each run left out of the statistics, named by setting and seed, with the reason: its
+    status when it did not finish, else that its loss never went below ε."""
+    out = []
+    for r in per_run[~per_run.used].drop_duplicates("key").to_dict("records"):
+        why = r["status"] if r["status"] != "finished" else "loss never below ε"
+        out.append(f"{r['setting']} seed {r['seed']} ({why})")
+    return out
 
 
 def group_table(per_run: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds per (sweep, setting): the points and error bars of Fig. 2/7/8/9.
-    ``runs`` counts every run of the setting, ``seeds`` those used (finished, crossed ε)."""
-    keys = ["sweep", "lr", "batch size"]
-    cols = ["Tr(F_i)", "best test acc (%)", "max train acc (%)", "crossing epoch"]
+    ``runs`` counts every run of the setting, ``used`` those finished and crossed ε."""
+    keys = ["sweep", "setting"]
+    cols = ["Tr(F_i)", "test acc at best val (%)", "best test acc (%)", "max train acc (%)"]
+    cols.append("crossing epoch")
     index = per_run.groupby(keys, sort=False).size().index
     g = per_run[per_run.used].groupby(keys, sort=False)
     mean, std = g[cols].mean().reindex(index), g[cols].std(ddof=1).reindex(index)
     out = pd.DataFrame(index=index)
     out["runs"] = per_run.groupby(keys, sort=False).size()
-    out["seeds"] = g.size().reindex(index).fillna(0).astype(int)
+    out["used"] = g.size().reindex(index).fillna(0).astype(int)
     for c in cols:
-        out[c], out[f"{c} ± (std)"] = mean[c], std[c]
+        out[c], out[f"{c} std"] = mean[c], std[c]
     return out.reset_index()
 
 
@@ -301,196 +187,55 @@ def _subsets(per_run: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def correlation_table(
-    per_run: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+    per_run: pd.DataFrame,
+    accuracies: Mapping[str, str] = ACCURACIES,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> pd.DataFrame:
-    """Pearson and Spearman correlations of Tr(F_i) with best test and max train accuracy, over
-    runs (each seed a point) and over setting means (the points of Fig. 2/7), for each sweep and
-    for all runs pooled; percentile bootstrap CIs resampling runs within each setting."""
+    """Pearson and Spearman r of Tr(F_i) with each accuracy column over the used runs, per sweep
+    and for all runs pooled, each with a hierarchical bootstrap CI (settings, then seeds); also
+    Pearson r over the setting means (the figures' points; no CI from a handful of points)."""
     rows = []
-    stats: dict[str, Stat] = {
-        "runs": lambda x, y, s: pearson(x, y),
-        "setting means": lambda x, y, s: pearson(*group_means(x, y, s)),
-    }
-    ranks: dict[str, Stat] = {
-        "runs": lambda x, y, s: spearman(x, y),
-        "setting means": lambda x, y, s: spearman(*group_means(x, y, s)),
-    }
     for subset, df in _subsets(per_run).items():
-        x, strata = df["Tr(F_i)"].to_numpy(), df["setting"].to_numpy()
-        for acc, short in ACCURACIES.items():
-            y = df[acc].to_numpy()
-            for level_name in ("runs", "setting means"):
-                r_p = stats[level_name](x, y, strata)
-                r_s = ranks[level_name](x, y, strata)
-                boot_p = bootstrap(x, y, stats[level_name], strata=strata, n=n_boot, seed=seed)
-                boot_s = bootstrap(x, y, ranks[level_name], strata=strata, n=n_boot, seed=seed)
-                p_lo, p_hi = interval(boot_p, level)
-                s_lo, s_hi = interval(boot_s, level)
-                rows.append(
-                    {
-                        "runs of": subset,
-                        "accuracy": short,
-                        "over": level_name,
-                        "points": len(x) if level_name == "runs" else len(set(strata)),
-                        "pearson": r_p,
-                        "pearson CI lo": p_lo,
-                        "pearson CI hi": p_hi,
-                        "spearman": r_s,
-                        "spearman CI lo": s_lo,
-                        "spearman CI hi": s_hi,
-                    }
+        for col, short in accuracies.items():
+            ok = df[np.isfinite(df["Tr(F_i)"]) & np.isfinite(df[col])]
+            x, y, settings = ok["Tr(F_i)"], ok[col], ok["setting"].to_numpy()
+            means = ok.groupby("setting", sort=False)[["Tr(F_i)", col]].mean()
+            row: dict[str, Any] = {
+                "runs of": subset,
+                "accuracy": short,
+                "runs": len(ok),
+                "settings": len(means),
+            }
+            for method in ("pearson", "spearman"):
+                r = stats.correlation(
+                    x, y, method=method, clusters=settings, n_boot=n_boot, seed=seed, level=level
                 )
+                row.update({method: r.estimate, f"{method} lo": r.lo, f"{method} hi": r.hi})
+            row["pearson over setting means"] = stats.pearson(means["Tr(F_i)"], means[col])
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _ci_text(lo: float, hi: float) -> str:
-    if not np.isfinite(lo):
-        return "no CI (too few points)"
-    return f"95% CI {lo:+.2f} … {hi:+.2f}"
-
-
-def _sign_words(r: float, lo: float, hi: float) -> str:
-    if not np.isfinite(r):
-        return "undefined"
-    sign = "negative" if r < 0 else "positive"
-    size = "strong" if abs(r) >= 0.7 else "moderate" if abs(r) >= 0.4 else "weak"
-    if np.isfinite(lo) and (hi < 0 or lo > 0):
-        sure = "and its CI excludes 0"
-    elif np.isfinite(lo):
-        sure = "but its CI includes 0"
-    else:
-        sure = "with no CI"
-    return f"{size} {sign} {sure}"
-
-
-def findings(per_run: pd.DataFrame, corr: pd.DataFrame, threshold: float) -> dict[str, Any]:
-    """Plain sentences and the headline numbers (Pearson of Tr(F_i) with best test accuracy over
-    all runs, its CI; the same per sweep; how Tr(F_i) was taken)."""
-    lines: list[str] = []
-    numbers: dict[str, Any] = {}
-    used = per_run[per_run.used]
-    dropped = per_run[~per_run.used]
-    lines.append(
-        f"{len(used.drop_duplicates('key'))} runs enter the correlations"
-        + (
-            f"; {len(dropped)} left out (diverged, failed, or never below ε = {threshold:g})."
-            if len(dropped)
-            else f"; every run crossed ε = {threshold:g}."
-        )
-    )
-    if len(used):
-        lines.append(
-            f"ε was crossed between epochs {used['crossing epoch'].min():.2f} and "
-            f"{used['crossing epoch'].max():.2f} (paper: 2–7); Tr(F_i) was measured at most "
-            f"{used['Tr(F) lag (steps)'].max():.0f} steps after the crossing "
-            f"(median {used['Tr(F) lag (steps)'].median():.0f})."
-        )
-        numbers["crossing_epoch_range"] = [
-            float(used["crossing epoch"].min()),
-            float(used["crossing epoch"].max()),
-        ]
-        numbers["max_lag_steps"] = float(used["Tr(F) lag (steps)"].max())
-    c = corr[corr.over == "runs"].set_index(["runs of", "accuracy"])
-    tags = {"all runs": "", LR_SWEEP: "_lr_sweep", BATCH_SWEEP: "_batch_sweep"}
-    for subset in ("all runs", LR_SWEEP, BATCH_SWEEP):
-        for short in ("test", "train"):
-            if (subset, short) not in c.index:
-                continue
-            row = c.loc[(subset, short)]
-            name = f"pearson_trace_fisher_vs_{short}{tags[subset]}"
-            numbers[name] = float(row["pearson"])
-            numbers[f"{name}_ci"] = [float(row["pearson CI lo"]), float(row["pearson CI hi"])]
-            numbers[name.replace("pearson", "spearman")] = float(row["spearman"])
-            if short == "test":
-                what = "All runs" if subset == "all runs" else f"The {subset} sweep"
-                p_ci = _ci_text(row["pearson CI lo"], row["pearson CI hi"])
-                s_ci = _ci_text(row["spearman CI lo"], row["spearman CI hi"])
-                lines.append(
-                    f"{what} ({int(row['points'])} runs): Pearson r(Tr(F_i), best test "
-                    f"accuracy) = {row['pearson']:+.2f} ({p_ci}), Spearman ρ = "
-                    f"{row['spearman']:+.2f} ({s_ci}): "
-                    f"{_sign_words(row['pearson'], row['pearson CI lo'], row['pearson CI hi'])}."
-                )
-    if "pearson_trace_fisher_vs_test" in numbers:
-        r = numbers["pearson_trace_fisher_vs_test"]
-        hi = numbers["pearson_trace_fisher_vs_test_ci"][1]
-        verdict = bool(r < 0 and np.isfinite(hi) and hi < 0)
-        numbers["negative_association"] = verdict
-        lines.append(
-            "The paper's claim (lower early Tr(F), better generalisation: a negative association) "
-            + (
-                "holds here: the correlation is negative and its CI excludes 0."
-                if verdict
-                else "does not show here at 95% confidence."
-            )
-        )
-    if ("all runs", "train") in c.index:
-        row = c.loc[("all runs", "train")]
-        lines.append(
-            f"Against the maximum train accuracy (Fig. 8/9): Pearson r = {row['pearson']:+.2f} "
-            f"({_ci_text(row['pearson CI lo'], row['pearson CI hi'])}); mean max train accuracy "
-            f"{used['max train acc (%)'].mean():.1f}% (paper: most runs ≈ 99% or more)."
-        )
-    return {"lines": lines, **numbers}
-
-
-# -- Supplement E ------------------------------------------------------------------------------
-
-
-def supplement_e_table(study: Study) -> pd.DataFrame:
+def supplement_e_table(grid: pd.DataFrame, results: list[RunResult]) -> pd.DataFrame:
+    """Supplement E's ``grid`` (one row per run, in the order of ``results``: ``arm``, ``lr``,
+    ``batch size``, ``alpha``, ``seed``) joined with each run's numbers, accuracies in %."""
     rows = []
-    for label, r in study.supplement.items():
-        s, c = r.summary, r.config
+    for r in results:
+        s = r.summary
         rows.append(
             {
-                "run": label,
-                "batch size": c.batch_size,
-                "lr": c.lr,
-                "alpha": c.alpha if c.regularizer == "fp" else 0.0,
                 "status": s.get("status"),
-                "best test acc (%)": 100 * (s.get("best_test_acc") or np.nan),
-                "final test acc (%)": 100 * (s.get("final_test_acc") or np.nan),
-                "final train acc (%)": 100 * (s.get("final_train_acc") or np.nan),
                 "max Tr(F)": s.get("max_trace_fisher"),
                 "step of max Tr(F)": s.get("max_trace_fisher_step"),
+                "best val acc (%)": _pct(s.get("best_val_acc")),
+                "test acc at best val (%)": _pct(s.get("test_acc_at_best_val")),
+                "best test acc (%)": 100 * analysis.best_test_along(r.history),
+                "final train acc (%)": _pct(s.get("final_train_acc")),
             }
         )
-    return pd.DataFrame(rows)
-
-
-def supplement_e_findings(table: pd.DataFrame) -> dict[str, Any]:
-    """Large vs small batch (Tr(F) peak, best test) and FP at the large batch vs its control."""
-    if not len(table):
-        return {"lines": []}
-    plain = table[table.alpha == 0]
-    top_lr = plain.lr.max()
-    fig19 = plain[plain.lr == top_lr].sort_values("batch size")
-    small, large = fig19.iloc[0], fig19.iloc[-1]
-    lines, numbers = [], {}
-    ratio = large["max Tr(F)"] / small["max Tr(F)"]
-    gap = small["best test acc (%)"] - large["best test acc (%)"]
-    numbers["e_max_trace_fisher_ratio_large_vs_small"] = float(ratio)
-    numbers["e_small_minus_large_best_test_pts"] = float(gap)
-    lines.append(
-        f"Batch {int(large['batch size'])} vs {int(small['batch size'])} at lr={top_lr:g}: max "
-        f"Tr(F) {ratio:.2f}× the small batch's ("
-        + ("larger, as in Fig. 19" if ratio > 1 else "not larger")
-        + f"); best test accuracy {gap:+.2f} points in favour of the small batch."
+    return pd.concat(
+        [grid.reset_index(drop=True), pd.DataFrame(rows, columns=_SUPPLEMENT_COLUMNS)], axis=1
     )
-    control = plain[(plain["batch size"] == large["batch size"]) & (plain.lr < top_lr)]
-    fp = table[table.alpha > 0]
-    if len(control) and len(fp):
-        ctl = control.iloc[0]
-        best = fp.loc[fp["best test acc (%)"].idxmax()]
-        gain = best["best test acc (%)"] - ctl["best test acc (%)"]
-        numbers["e_fp_best_alpha"] = float(best.alpha)
-        numbers["e_fp_gain_vs_control_pts"] = float(gain)
-        numbers["e_fp_closes_pct_of_gap"] = float(100 * gain / gap) if gap > 0 else None
-        lines.append(
-            f"FP at batch {int(large['batch size'])}, lr={ctl.lr:g}: best α={best.alpha:g} gives "
-            f"{best['best test acc (%)']:.2f}% vs {ctl['best test acc (%)']:.2f}% without FP "
-            f"({gain:+.2f} points"
-            + (f", {100 * gain / gap:.0f}% of the large-batch gap" if gap > 0 else "")
-            + f"); its max Tr(F) is {best['max Tr(F)'] / ctl['max Tr(F)']:.2f}× the control's."
-        )
-    return {"lines": lines, **numbers}
