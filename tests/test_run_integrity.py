@@ -228,3 +228,25 @@ def test_ctrl_c_with_test_subset_keeps_the_best_validation_weights(tmp_path, mon
             store.run(cfg, progress=False)
     got = store.run(cfg, progress=False)
     pd.testing.assert_frame_equal(got.history, want.history)
+
+
+def test_non_finite_outputs_end_the_run_as_diverged_not_failed(tmp_path, monkeypatch):
+    """Logits that overflow (finite weights, inf outputs) make Tr(F)'s label sampling impossible:
+    the run is recorded as diverged, not as a crash."""
+    original = training.build_model
+
+    def overflowing(*args, **kwargs):
+        model = original(*args, **kwargs)
+        calls = {"n": 0}
+
+        def hook(module, inputs, output):
+            calls["n"] += 1
+            return output * float("inf") if calls["n"] > 8 and not module.training else output
+
+        model.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(training, "build_model", overflowing)
+    r = train(_config(), tmp_path, progress=False)
+    assert r.summary["status"] == "diverged"
+    assert "Tr(F)" in r.summary["stop_reason"] or "evaluation" in r.summary["stop_reason"]

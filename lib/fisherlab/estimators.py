@@ -28,6 +28,7 @@ from fisherlab.per_example_norms import (
 
 __all__ = [
     "PROBE_DISTS",
+    "NonFiniteError",
     "ProbeDist",
     "eval_mode",
     "hutchinson_trace",
@@ -53,8 +54,16 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = flag
 
 
+class NonFiniteError(ValueError):
+    """The model's outputs are not finite (a diverged model): no label can be sampled."""
+
+
 def sample_model_labels(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """ŷ_i ~ softmax(logits_i), one draw per row, no gradient (drawn on the generator's device)."""
+    """ŷ_i ~ softmax(logits_i), one draw per row, no gradient (drawn on the generator's device).
+
+    Raises ``NonFiniteError`` when a logit is inf or NaN."""
+    if not bool(torch.isfinite(logits).all()):
+        raise NonFiniteError("non-finite logits: the model has diverged")
     probs = torch.softmax(logits.detach().double(), dim=-1)
     if generator is not None:
         probs = probs.to(generator.device)

@@ -9,13 +9,21 @@ redone after a resume gives the same number.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fisherlab.config import TrainConfig
 from fisherlab.data import DataSplits, normalize, step_generator
-from fisherlab.estimators import eval_mode, hutchinson_trace, trace_fisher, trace_fisher_batch
+from fisherlab.estimators import (
+    NonFiniteError,
+    eval_mode,
+    hutchinson_trace,
+    trace_fisher,
+    trace_fisher_batch,
+)
 
 __all__ = [
     "PROBE_SEED",
@@ -92,6 +100,15 @@ def fisher_metrics(
     """Tr(F) on the probe set (eq. 1, labels sampled from the model) and Tr(F^B), the mean of
     ‖(1/B) Σ g(x_i, ŷ_i)‖² over the probe's mini-batches of ``batch_size`` (Section 4)."""
     seed, b = config.seed, config.batch_size
+    try:
+        return _fisher_metrics(model, probes, config, step, seed, b)
+    except NonFiniteError:  # the loop records the run as diverged
+        return {"trace_fisher": math.nan, "trace_fisher_batch": math.nan}
+
+
+def _fisher_metrics(
+    model: nn.Module, probes: Probes, config: TrainConfig, step: int, seed: int, b: int
+) -> dict[str, float]:
     value = trace_fisher(
         model, probes.x, generator=step_generator(seed, step, FISHER), chunk_size=256
     )

@@ -275,8 +275,9 @@ def _run_loop(
     spe = loop.steps_per_epoch
     eval_period = max(1, round(config.eval_every * spe))
     if loop.step == 0 and not loop.rows:
-        loop.measure_fisher()
-        if not loop.evaluate_all():
+        if not math.isfinite(loop.measure_fisher()):
+            _diverge(loop, "non-finite Tr(F)")
+        elif not loop.evaluate_all():
             _diverge(loop, "non-finite evaluation loss")
     while loop.status == "running":
         snap.take(loop)
@@ -336,8 +337,8 @@ def _finalize(loop: _Loop, config: TrainConfig, data: DataSplits) -> None:
         for name, mask in (("clean", ~data.noise_mask), ("noisy", data.noise_mask)):
             _, acc = evaluate(loop.model, data.train_images[mask], data.train_labels[mask], data)
             loop.log(f"final_train_acc_{name}", acc)
-    if not fisher_due(config, loop.step, spe):
-        loop.measure_fisher()
+    if not fisher_due(config, loop.step, spe) and not math.isfinite(loop.measure_fisher()):
+        _diverge(loop, "non-finite Tr(F)")
 
 
 def train(
