@@ -50,19 +50,10 @@ COMMON = (
     "ray_address",
     "gpus_per_run",
 )
-# parameters that change where or how runs execute, never their numbers
-_NOT_RESULTS = {
-    "profile",
-    "output_dir",
-    "runs_dir",
-    "setting",
-    "executor",
-    "workers",
-    "ray_address",
-    "gpus_per_run",
-}
 # how runs are executed, unless the profile's YAML or the notebook says otherwise
 EXECUTION_DEFAULTS = {"executor": "local", "workers": 1, "ray_address": None, "gpus_per_run": 0.0}
+# parameters that change where or how runs execute, never their numbers
+_NOT_RESULTS = {"profile", "output_dir", "runs_dir", "setting", *EXECUTION_DEFAULTS}
 _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 _TRAIN_FIELDS = set(TrainConfig.__dataclass_fields__)
 # fields whose default is not None: a None among the parameters means "not set" for them
