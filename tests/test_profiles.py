@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 from conftest import REPO
@@ -24,3 +26,14 @@ def test_profile_resolves_and_validates(tmp_path, profile, name, setting):
     if trains:
         P.train_config()  # every TrainConfig field of the profile is valid
     assert P["profile"] == profile
+
+
+@pytest.mark.parametrize("base", sorted((REPO / "params").glob("*/_base.yaml")), ids=str)
+def test_base_holds_only_loop_fields(base):
+    """A profile's ``_base.yaml`` is merged into every training notebook, so it may hold only
+    what every training notebook accepts: ``TrainConfig`` fields and the seed list."""
+    from fisherlab.config import TrainConfig
+
+    allowed = {f.name for f in dataclasses.fields(TrainConfig)} | {"seeds"}
+    extra = sorted(set(yaml.safe_load(base.read_text())) - allowed)
+    assert not extra, f"{base}: not loop fields: {extra}"

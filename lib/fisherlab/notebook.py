@@ -169,7 +169,7 @@ def resolve_params(
         raise ConfigError(f"no parameters for notebook {notebook!r} at profile {profile!r}: {path}")
     defaults = yaml.safe_load(path.read_text()) or {}
     base = params_file("_base", profile)
-    if trains and base.exists():  # the loop fields every training notebook shares
+    if notebook in NOTEBOOK_PARAMS and base.exists():  # the loop fields training notebooks share
         defaults = {**(yaml.safe_load(base.read_text()) or {}), **defaults}
     settings = defaults.pop("settings", None) or {}
     valid = set(defaults) | set(COMMON)
