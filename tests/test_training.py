@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -186,6 +187,18 @@ def test_init_from_a_stored_run(tmp_path):
     assert start == end_first  # the continuation starts where the first run ended
     with pytest.raises(FileNotFoundError, match="init_from"):
         store.run(smoke_config(init_from="0123456789abcdef"), progress=False)
+    # a committed record carries no weights: the source run is retrained, bit-identically on CPU
+    store.checkpoint(first.key()).unlink()
+    store.checkpoint(first.key()).with_name("checkpoint.prev.pt").unlink(missing_ok=True)
+    again = smoke_config(epochs=1, init_from=first.key(), lr=0.02)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r2 = store.run(again, progress=False)
+    messages = [str(w.message) for w in caught]
+    assert any("retraining it" in m for m in messages)
+    assert not any("differs from its record" in m for m in messages)
+    start2 = r2.history[(r2.history.metric == "test_acc") & (r2.history.step == 0)].value.iloc[0]
+    assert start2 == end_first
     with pytest.raises(ValueError, match="init_state"):
         train(smoke_config(init_from=first.key()), tmp_path / "x", progress=False)
 
