@@ -15,7 +15,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from fisherlab.methods import METHODS
 
@@ -131,18 +134,31 @@ def train_val_accuracy(history: pd.DataFrame, ax: Axes) -> Axes:
         hue_order=runs,
         style_order=["validation", "train (running)"],
         errorbar=None,
+        legend=False,
     )
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
+    colours = palette(runs)  # one legend: the runs by colour, then the two splits by line style
+    handles = [Line2D([], [], color=colours[r], label=r) for r in runs] + [
+        Line2D([], [], color="0.3", linestyle=ls, label=name)
+        for ls, name in (("-", "validation"), ("--", "train (running)"))
+    ]
     ax.legend(
-        title=None,
+        handles=handles,
         fontsize="x-small",
         loc="upper center",
         bbox_to_anchor=(0.5, -0.22),
-        ncol=3,
+        ncol=min(len(handles), 4),
         frameon=False,
     )
     return ax
+
+
+def plain_log_ticks(axis: Axis) -> None:
+    """Log-axis ticks labelled as plain numbers (1, 2, 5, 10, …) that never overlap."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def scatter_pairs(
@@ -180,6 +196,7 @@ def scatter_pairs(
     ax.set_ylabel(ylabel or y_metric)
     if logx:
         ax.set_xscale("log")
+        plain_log_ticks(ax.xaxis)
     if logy:
         ax.set_yscale("log")
     ax.legend(title=None, fontsize="small")
