@@ -65,7 +65,13 @@ def palette(runs: list[str]) -> dict[str, str]:
     when several lines share a method (e.g. FP at several α); other labels get the colours of a
     qualitative palette that no method uses."""
     base = {r: color(r) for r in runs}
-    spare = [c for c in sns.color_palette("tab20", 20).as_hex() if c not in set(COLORS.values())]
+    spare = [  # saturated first (tab10's unused, seaborn's dark), tab20's light shades last
+        c
+        for c in sns.color_palette("tab10", 10).as_hex()
+        + sns.color_palette("dark", 10).as_hex()
+        + sns.color_palette("tab20", 20).as_hex()[1::2]
+        if c not in set(COLORS.values())
+    ]
     out: dict[str, str] = {}
     for r in runs:
         if base[r] == UNKNOWN:
@@ -113,7 +119,8 @@ def curves(
     ax.set_ylabel(ylabel or metric)
     if logy:
         ax.set_yscale("log")
-    ax.legend(title=None, fontsize="small")
+        plain_log_ticks(ax.yaxis)
+    legend_outside(ax)
     return ax
 
 
