@@ -118,6 +118,7 @@ def _grid(b_minus_a: float, seeds: int = 3) -> dict:
         {
             "group": g,
             "lr": lr,
+            "setting": f"lr={lr}",
             "seed": s,
             "status": "finished",
             "test acc at best val (%)": base + s * 0.05,

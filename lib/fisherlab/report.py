@@ -21,20 +21,22 @@ What each notebook must record for its claims (a table in summary.json, one row 
 - 02_early_phase_correlation ``per_run``: sweep, setting, seed, status, Tr(F_i),
   test acc at best val (%), best test acc (%);
   ``supplement_e``: arm (small_batch, large_batch, large_batch_half_lr, large_batch_fp), seed,
-  status, max Tr(F), test acc at best val (%), final train acc (%)
+  status, max Tr(F), test acc at best val (%), final train acc (%),
+  test acc at matched train acc (%)
 - 03_fisher_penalty ``per_run``: method (eta_star, baseline, fp, gp, gpx, gpr), seed, status,
   test acc at best val, final test acc, final train acc, test acc at matched train acc,
   max Tr(F); ``table2``: method (eta_star, fp), seed, status, test acc at best val,
   final train acc; ``supplement_c``: method (fp_f1, fp_f10), seed, status,
   test acc at best val; ``correlation``: mean Tr(F)/Tr(F^B), pearson (one row per run)
 - 04_delayed_fisher_penalty ``per_run``: start epoch, seed, status, test acc at best val,
-  final test acc, final train acc
+  final test acc, final train acc, test acc at matched train acc
 - 05_memorization ``per_run``: noise level, method (baseline, fp, gpr, gpx, mixup), selected,
   seed, status, test acc at best val, final train acc clean, final train acc noisy,
   grad-norm ratio clean/noisy (mean), early cosine (mean)
 - 06_curvature_histograms ``continuations``: start (high regularisation, low regularisation),
-  phase-1 seed, seed, status, Tr(H_f), Tr(F_i) of start, best test acc (%); ``grid``: group
-  (A, B), lr, seed, status, test acc at best val (%), best test acc (%); ``correlation``:
+  phase-1 seed, seed, status, Tr(H_f), Tr(F_i) of start, best test acc (%),
+  final train acc (%), Tr(H) at matched train acc; ``grid``: group (A, B), setting, seed,
+  status, test acc at best val (%), best test acc (%); ``correlation``:
   ratio_tr_h_over_tr_f, pearson, runs
 
 Where a column is missing the claim is "not run" and says which column; where fewer than 3
