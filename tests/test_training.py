@@ -210,3 +210,24 @@ def test_data_root_missing_fails_before_training(tmp_path):
     with pytest.raises(DataNotFoundError, match="nowhere"):
         train(cfg, progress=False)
     assert not Path(tmp_path / "nowhere").exists()
+
+
+def test_unfinished_lists_the_checkpoints_a_later_session_resumes(tmp_path, capsys, monkeypatch):
+    from fisherlab.runs import main
+
+    store = RunStore(tmp_path)
+    store.run(smoke_config(epochs=1), progress=False)
+    cut = smoke_config(epochs=3, seed=5)
+    original = _Loop.sgd_step
+
+    def interrupted(self):
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(_Loop, "sgd_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.run(cut, progress=False)
+    assert store.unfinished() == [store.checkpoint(cut.key())]
+    main(["unfinished", str(tmp_path)])
+    assert capsys.readouterr().out.split() == [str(store.checkpoint(cut.key()))]

@@ -98,6 +98,12 @@ class RunStore:
         """Keys of every finished run in the store."""
         return sorted(p.parent.name for p in self.root.glob("*/summary.json"))
 
+    def unfinished(self) -> list[Path]:
+        """Checkpoints of the runs that have not finished: what a later session resumes from."""
+        return sorted(
+            p for p in self.root.glob(f"*/{CHECKPOINT}") if not (p.parent / "summary.json").exists()
+        )
+
     def read(self, key: str) -> dict[str, Any]:
         """A finished run's stored files: ``config``, ``summary``, ``meta`` (dicts)."""
         d = self.path(key)
@@ -213,3 +219,21 @@ class RunStore:
 def run_in_worker(root: str, config: dict[str, Any]) -> None:
     """Executor entry point (a pool process or a Ray task): one run, left in the store."""
     RunStore(root).run(TrainConfig.from_dict(config), progress=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m fisherlab.runs unfinished DIR``: the checkpoints of DIR's unfinished runs, one
+    per line, e.g. to commit them before a session ends: ``git add -f $(python -m fisherlab.runs
+    unfinished outputs/cpu-long/runs)``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fisherlab.runs")
+    parser.add_argument("command", choices=["unfinished"])
+    parser.add_argument("root", help="run store folder")
+    args = parser.parse_args(argv)
+    for path in RunStore(args.root).unfinished():
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
