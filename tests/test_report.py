@@ -227,14 +227,22 @@ def test_readme_results_are_generated_from_the_committed_summaries():
     )
 
 
+def _offline_and_clean(html: str, *leaks: str) -> None:
+    scripts = re.findall(r"<script\b[^>]*>.*?</script>", html, flags=re.S)
+    assert not [s[:100] for s in scripts if "http" in s], "a script loads from the network"
+    assert not re.findall(r"<(?:link|img|iframe)\b[^>]*(?:href|src)=\"https?:", html)
+    for leak in (str(REPO), str(Path.home()), "/work/", "/root/", "PosixPath", *leaks):
+        assert leak not in html, leak
+    assert "(a) The paper's claims" in html and "(b) Consistency checks" in html
+
+
 @pytest.mark.slow
 def test_html_report_works_offline_and_leaks_no_path(tmp_path):
     execute("00_reproduction_report", tmp_path)
     html = report.export_html(tmp_path / "00_reproduction_report.ipynb").read_text()
-    scripts = re.findall(r"<script\b[^>]*>.*?</script>", html, flags=re.S)
-    assert not [s[:100] for s in scripts if "http" in s], "a script loads from the network"
-    assert not re.findall(r"<(?:link|img|iframe)\b[^>]*(?:href|src)=\"https?:", html)
-    for leak in (str(REPO), str(tmp_path), str(Path.home()), "/work/", "/root/", "PosixPath"):
-        assert leak not in html, leak
+    _offline_and_clean(html, str(tmp_path))
     assert "These verdicts test the code, not the paper." in html
-    assert "(a) The paper's claims" in html and "(b) Consistency checks" in html
+
+
+def test_committed_cpu_report_works_offline_and_leaks_no_path():
+    _offline_and_clean((REPO / "outputs" / "cpu" / "00_reproduction_report.html").read_text())
