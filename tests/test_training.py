@@ -75,17 +75,23 @@ def test_stop_at_train_accuracy(tmp_path):
     assert r.summary["last_epoch_train_acc"] >= 0.5 and r.summary["steps"] < 50 * 10
 
 
-def test_keyboard_interrupt_checkpoints_and_resume_is_bit_identical(tmp_path, monkeypatch):
-    cfg = smoke_config()
-    want = train(cfg, tmp_path / "whole", progress=False)
+def _interrupt_at(monkeypatch: pytest.MonkeyPatch, step: int):
+    """A Ctrl-C at the start of SGD step ``step``; returns the real step to restore."""
     original = _Loop.sgd_step
 
     def interrupted(self):
-        if self.step == 17:
+        if self.step == step:
             raise KeyboardInterrupt
         return original(self)
 
     monkeypatch.setattr(_Loop, "sgd_step", interrupted)
+    return original
+
+
+def test_keyboard_interrupt_checkpoints_and_resume_is_bit_identical(tmp_path, monkeypatch):
+    cfg = smoke_config()
+    want = train(cfg, tmp_path / "whole", progress=False)
+    original = _interrupt_at(monkeypatch, 17)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", progress=False)
     assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 17
@@ -218,14 +224,7 @@ def test_unfinished_lists_the_checkpoints_a_later_session_resumes(tmp_path, caps
     store = RunStore(tmp_path)
     store.run(smoke_config(epochs=1), progress=False)
     cut = smoke_config(epochs=3, seed=5)
-    original = _Loop.sgd_step
-
-    def interrupted(self):
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(_Loop, "sgd_step", interrupted)
+    _interrupt_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         store.run(cut, progress=False)
     assert store.unfinished() == [store.checkpoint(cut.key())]
