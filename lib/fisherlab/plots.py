@@ -70,7 +70,7 @@ def palette(runs: list[str]) -> dict[str, str]:
         for c in sns.color_palette("tab10", 10).as_hex()
         + sns.color_palette("dark", 10).as_hex()
         + sns.color_palette("tab20", 20).as_hex()[1::2]
-        if c not in set(COLORS.values())
+        if c not in {*COLORS.values(), UNKNOWN}
     ]
     out: dict[str, str] = {}
     for r in runs:
