@@ -7,6 +7,7 @@ import json
 import matplotlib
 import pandas as pd
 import pytest
+from conftest import REPO
 
 from fisherlab import analysis, plots
 from fisherlab.config import ConfigError
@@ -118,3 +119,23 @@ def test_figures_render_and_save(tmp_path):
 def test_reproduce_lists_notebooks_by_prefix():
     assert [p.stem for p in notebooks(["01"])] == ["01_fisher_explosion"]
     assert len(notebooks([])) >= 3
+
+
+def test_recorded_results_hold_no_machine_path(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    p = resolve_params(
+        "01_fisher_explosion",
+        {"profile": "smoke", "output_dir": str(tmp_path / "out"), "runs_dir": str(store)},
+        trains=False,
+    )
+    summary = json.loads(record_results(p).read_text())
+    assert summary["params"]["runs_dir"] == "…/store"
+    assert str(tmp_path) not in json.dumps(summary)
+
+
+@pytest.mark.parametrize("path", sorted(REPO.glob("outputs/*/*/summary.json")), ids=str)
+def test_committed_summaries_hold_no_machine_path(path):
+    text = path.read_text()
+    for leak in ("/work/", "/root/", "/home/", "/tmp/", str(REPO)):
+        assert leak not in text, f"{path}: {leak}"

@@ -261,9 +261,11 @@ def record_results(params: NotebookParams, **tables: pd.DataFrame | dict[str, An
     """
     out = params.output_dir
 
-    def portable(value: Any) -> Any:  # paths inside the repository, relative to it
+    def portable(value: Any) -> Any:  # no machine paths: relative inside the repo, else its name
         if isinstance(value, str) and value.startswith(str(REPO_ROOT) + "/"):
             return value[len(str(REPO_ROOT)) + 1 :]
+        if isinstance(value, str) and value.startswith("/") and Path(value).exists():
+            return f"…/{Path(value).name}"
         return value
 
     summary: dict[str, Any] = {
