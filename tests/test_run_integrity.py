@@ -14,6 +14,7 @@ import torch
 from test_training import smoke_config
 
 import fisherlab.checkpoints as checkpoints
+import fisherlab.evaluation as evaluation
 import fisherlab.measurements as measurements
 import fisherlab.training as training
 from fisherlab.runs import RunStore
@@ -82,7 +83,7 @@ PHASES = {
     "backward": lambda mp: _nth_call_interrupts(mp, torch.Tensor, "backward", 11),
     "after_opt_step": lambda mp: _nth_call_interrupts(mp, torch.optim.SGD, "step", 7, after=True),
     "trace_fisher": lambda mp: _nth_call_interrupts(mp, measurements, "trace_fisher", 4),
-    "test_evaluation": lambda mp: _nth_call_interrupts(mp, training, "evaluate", 6),
+    "test_evaluation": lambda mp: _nth_call_interrupts(mp, evaluation, "evaluate", 6),
     "checkpoint_write": lambda mp: _nth_call_interrupts(mp, checkpoints, "_atomic_save", 1),
     "history_write": lambda mp: _nth_call_interrupts(mp, pd.DataFrame, "to_parquet", 1),
 }
@@ -223,7 +224,7 @@ def test_ctrl_c_with_test_subset_keeps_the_best_validation_weights(tmp_path, mon
     want = train(cfg, tmp_path / "whole", progress=False)
     store = RunStore(tmp_path / "store")
     with monkeypatch.context() as mp:
-        _nth_call_interrupts(mp, training, "evaluate", 9)
+        _nth_call_interrupts(mp, evaluation, "evaluate", 9)
         with pytest.raises(KeyboardInterrupt):
             store.run(cfg, progress=False)
     got = store.run(cfg, progress=False)

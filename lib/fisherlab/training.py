@@ -29,14 +29,8 @@ from tqdm.auto import tqdm
 from fisherlab.checkpoints import CHECKPOINT, Snapshot, load_checkpoint, write_checkpoint
 from fisherlab.config import TrainConfig
 from fisherlab.data import DataSplits, augment, epoch_order, load_splits, normalize, step_generator
-from fisherlab.measurements import (
-    Probes,
-    evaluate,
-    fisher_due,
-    fisher_metrics,
-    hessian_trace,
-    noise_metrics,
-)
+from fisherlab.evaluation import Evaluations
+from fisherlab.measurements import Probes, evaluate, fisher_due
 from fisherlab.models import build_model
 from fisherlab.regularizers import build_regularizer
 from fisherlab.step import sgd_step
@@ -70,7 +64,7 @@ def _lr_at(config: TrainConfig, epoch: float) -> float:
     return config.lr * config.lr_factor**passed
 
 
-class _Loop:
+class _Loop(Evaluations):
     """The mutable state of a run, all of it saved in the checkpoint."""
 
     def __init__(self, config: TrainConfig, data: DataSplits, device: torch.device) -> None:
@@ -149,75 +143,6 @@ class _Loop:
         for name, default in (("best_val", -1.0), ("best_step", -1), ("best_state", None)):
             setattr(self, name, state.get(name, default))  # absent in older checkpoints
 
-    # -- measurements (fisherlab.measurements), logged at the current step ----------------
-    def log_all(self, values: dict[str, float]) -> None:
-        for metric, value in values.items():
-            self.log(metric, value)
-
-    def measure_fisher(self) -> float:
-        values = fisher_metrics(self.model, self.probes, self.config, self.step)
-        self.log_all(values)
-        if self.probes.noise:
-            self.log_all(noise_metrics(self.model, self.probes))
-        return values["trace_fisher"]
-
-    def evaluate_all(self) -> bool:
-        """Validation and test loss/accuracy (and Tr(H)); False when a loss is not finite.
-
-        With ``test_subset`` the test metrics are ``test_subset_loss/acc`` on the fixed subset,
-        and the weights of the best validation point so far are kept for ``evaluate_final``.
-        """
-        d = self.data
-        finite = True
-        if len(d.val_images):
-            loss, acc = evaluate(self.model, d.val_images, d.val_labels, d)
-            self.log("val_loss", loss)
-            self.log("val_acc", acc)
-            finite = math.isfinite(loss)
-            if acc > self.best_val:
-                self.best_val, self.best_step = acc, self.step
-                if self.probes.test_idx is not None:
-                    self.best_state = {
-                        k: v.detach().clone() for k, v in self.model.state_dict().items()
-                    }
-        if self.probes.test_idx is not None:
-            idx = self.probes.test_idx
-            loss, acc = evaluate(self.model, d.test_images[idx], d.test_labels[idx], d)
-            self.log("test_subset_loss", loss)
-            self.log("test_subset_acc", acc)
-            finite = finite and math.isfinite(loss)
-        elif len(d.test_images):
-            finite = self._evaluate_test() and finite
-        if self.config.hessian_probes and finite:
-            self.log(
-                "trace_hessian", hessian_trace(self.model, self.probes, self.config, self.step)
-            )
-        return finite
-
-    def _evaluate_test(self) -> bool:
-        d = self.data
-        loss, acc = evaluate(self.model, d.test_images, d.test_labels, d)
-        self.log("test_loss", loss)
-        self.log("test_acc", acc)
-        return math.isfinite(loss)
-
-    def evaluate_final(self) -> None:
-        """With ``test_subset``: the full test set at the end and on the best-validation
-        weights (logged as ``test_acc_at_best_val`` at that step)."""
-        if self.probes.test_idx is None:
-            return
-        d = self.data
-        self._evaluate_test()
-        if self.best_state is not None:
-            current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self.model.load_state_dict(self.best_state)
-            _, acc = evaluate(self.model, d.test_images, d.test_labels, d)
-            self.model.load_state_dict(current)
-            step = self.step
-            self.step = self.best_step
-            self.log("test_acc_at_best_val", acc)
-            self.step = step
-
     # -- one SGD step --------------------------------------------------------------------------
     def sgd_step(self) -> bool:
         """One step; returns False when the loss, the gradient norm or the penalty is not
@@ -258,11 +183,6 @@ class _Loop:
         return True
 
 
-def _diverge(loop: _Loop, reason: str) -> None:
-    loop.log("diverged", 1.0)
-    loop.status, loop.stop_reason = "diverged", reason
-
-
 def _run_loop(
     loop: _Loop,
     config: TrainConfig,
@@ -276,9 +196,9 @@ def _run_loop(
     eval_period = max(1, round(config.eval_every * spe))
     if loop.step == 0 and not loop.rows:
         if not math.isfinite(loop.measure_fisher()):
-            _diverge(loop, "non-finite Tr(F)")
+            loop.diverge("non-finite Tr(F)")
         elif not loop.evaluate_all():
-            _diverge(loop, "non-finite evaluation loss")
+            loop.diverge("non-finite evaluation loss")
     while loop.status == "running":
         snap.take(loop)
         if loop.step >= loop.total_steps:
@@ -292,18 +212,18 @@ def _run_loop(
         loop.train_time += time.perf_counter() - tick
         if not ok:
             snap.restore(loop)  # keep the last finite weights
-            _diverge(loop, "non-finite loss or gradient")
+            loop.diverge("non-finite loss or gradient")
             break
         bar.update(1)
         step = loop.step
         if fisher_due(config, step, spe):
             value = loop.measure_fisher()
             if not math.isfinite(value):
-                _diverge(loop, "non-finite Tr(F)")
+                loop.diverge("non-finite Tr(F)")
                 break
             bar.set_postfix_str(f"Tr(F)={value:.3g}", refresh=False)
         if (step % eval_period == 0 or step == loop.total_steps) and not loop.evaluate_all():
-            _diverge(loop, "non-finite evaluation loss")
+            loop.diverge("non-finite evaluation loss")
             break
         if step % spe == 0:  # end of an epoch
             correct, count = loop.epoch_acc.tolist()
@@ -313,32 +233,6 @@ def _run_loop(
                 loop.status, loop.stop_reason = "finished", "train_acc"
             loop.wall = time.perf_counter() - started
             write_checkpoint(loop, run_dir)
-
-
-def _finalize(loop: _Loop, config: TrainConfig, data: DataSplits) -> None:
-    """Final train accuracy/loss (clean and noisy under label noise), evaluations and Tr(F)
-    at the last step if they were not due there."""
-    spe = loop.steps_per_epoch
-    eval_period = max(1, round(config.eval_every * spe))
-    if loop.status == "diverged":
-        return
-    if loop.step % eval_period != 0 and loop.step != loop.total_steps:
-        if not loop.evaluate_all():  # stopped early between evaluations
-            _diverge(loop, "non-finite evaluation loss")
-            return
-    loop.evaluate_final()
-    loss, acc = evaluate(loop.model, data.train_images, data.train_labels, data)
-    if not math.isfinite(loss):
-        _diverge(loop, "non-finite final training loss")
-        return
-    loop.log("final_train_loss", loss)
-    loop.log("final_train_acc", acc)
-    if loop.probes.noise:  # Tables 8 and 9: final train accuracy on clean / noisy examples
-        for name, mask in (("clean", ~data.noise_mask), ("noisy", data.noise_mask)):
-            _, acc = evaluate(loop.model, data.train_images[mask], data.train_labels[mask], data)
-            loop.log(f"final_train_acc_{name}", acc)
-    if not fisher_due(config, loop.step, spe) and not math.isfinite(loop.measure_fisher()):
-        _diverge(loop, "non-finite Tr(F)")
 
 
 def train(
@@ -416,7 +310,7 @@ def _train(
         _run_loop(loop, config, run_dir, bar, snap, started)
         if not loop.finalized:
             snap.take(loop)
-            _finalize(loop, config, data)
+            loop.finalize()
             loop.finalized = True
             loop.wall = time.perf_counter() - started
             write_checkpoint(loop, run_dir)
