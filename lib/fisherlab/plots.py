@@ -278,6 +278,7 @@ def lines(
     ax.set_ylabel(ylabel or metric)
     if logy:
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
     legend_outside(ax)
     return ax
 
