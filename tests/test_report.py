@@ -246,3 +246,32 @@ def test_html_report_works_offline_and_leaks_no_path(tmp_path):
 
 def test_committed_cpu_report_works_offline_and_leaks_no_path():
     _offline_and_clean((REPO / "outputs" / "cpu" / "00_reproduction_report.html").read_text())
+
+
+def _decimals(text: str) -> set[str]:
+    return set(re.findall(r"\d+\.\d+", text))
+
+
+def _strings(node: object) -> str:
+    if isinstance(node, dict):
+        return " ".join(_strings(v) for v in node.values())
+    if isinstance(node, list):
+        return " ".join(_strings(v) for v in node)
+    return node if isinstance(node, str) else ""
+
+
+def test_readme_prose_numbers_come_from_the_committed_results():
+    """Each number in the README's one-line-per-notebook digest is one a notebook printed in its
+    recorded findings, or one of the generated scorecard's: a re-execution that moves a number
+    fails here until the prose is rewritten."""
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("**What the re-executed notebooks show")
+    digest = readme[start : readme.index("\n\n", start)]
+    scorecard = readme[readme.index("<!-- results:start") : readme.index("<!-- results:end")]
+    parts = re.split(r"\b(0\d)(?: \([^)]*\))?: ", digest)[1:]
+    assert parts, "the digest names no notebook ('01: …')"
+    for number, text in zip(parts[::2], parts[1::2], strict=True):
+        (summary,) = (REPO / "outputs" / "cpu").glob(f"{number}_*/summary.json")
+        findings = _strings(json.loads(summary.read_text()).get("findings"))
+        missing = _decimals(text) - _decimals(findings) - _decimals(scorecard)
+        assert not missing, f"README digest of notebook {number}: {sorted(missing)} not in results"
