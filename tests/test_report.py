@@ -262,8 +262,8 @@ def _strings(node: object) -> str:
 
 def test_readme_prose_numbers_come_from_the_committed_results():
     """Each number in the README's one-line-per-notebook digest is one a notebook printed in its
-    recorded findings, or one of the generated scorecard's: a re-execution that moves a number
-    fails here until the prose is rewritten."""
+    recorded findings or parameters, or one of the generated scorecard's: a re-execution that
+    moves a number fails here until the prose is rewritten."""
     readme = (REPO / "README.md").read_text()
     start = readme.index("**What the re-executed notebooks show")
     digest = readme[start : readme.index("\n\n", start)]
@@ -272,6 +272,32 @@ def test_readme_prose_numbers_come_from_the_committed_results():
     assert parts, "the digest names no notebook ('01: …')"
     for number, text in zip(parts[::2], parts[1::2], strict=True):
         (summary,) = (REPO / "outputs" / "cpu").glob(f"{number}_*/summary.json")
-        findings = _strings(json.loads(summary.read_text()).get("findings"))
-        missing = _decimals(text) - _decimals(findings) - _decimals(scorecard)
+        recorded = json.loads(summary.read_text())
+        findings = _strings(recorded.get("findings"))
+        settings = json.dumps(recorded.get("params"))  # lr 0.03 and the like
+        missing = _decimals(text) - _decimals(findings + settings) - _decimals(scorecard)
         assert not missing, f"README digest of notebook {number}: {sorted(missing)} not in results"
+
+
+def test_flatter_minima_counts_phase1_runs_and_names_their_seeds():
+    """Fig. 6: 3 phase-1 runs per start, 2 continuations each; the unit is the phase-1 run."""
+    rows = []
+    for start, trace_h in [("high regularisation", 1000.0), ("low regularisation", 2000.0)]:
+        for p1 in range(3):
+            for seed in (1, 2):
+                h = trace_h + 20 * p1 + 5 * seed
+                rows.append(
+                    {
+                        "start": start,
+                        "phase-1 seed": p1,
+                        "seed": seed,
+                        "status": "finished",
+                        "Tr(H_f)": h,
+                        "final train acc (%)": 99.0,
+                    }
+                )
+    row = _rows({"06_curvature_histograms": {"continuations": rows}})["low_early_trace_flatter"]
+    assert row["verdict"] == "reproduced", row
+    assert row["n"] == (
+        "low-Tr(F_i) start 3 · high-Tr(F_i) start 3 phase-1 runs; phase-1 seeds 0, 1, 2; seeds 1, 2"
+    )

@@ -90,9 +90,10 @@ def _run_values(label: str, df: pd.DataFrame, d: Mapping[str, Any]) -> list[RunV
     return out
 
 
-def _seeds(frames: Mapping[str, pd.DataFrame]) -> str:
-    seeds = sorted({s for f in frames.values() if "seed" in f for s in f["seed"].tolist()})
-    return f"; seeds {', '.join(map(str, seeds))}" if seeds else "; seeds not recorded"
+def _seeds(frames: Mapping[str, pd.DataFrame], column: str = "seed") -> str:
+    """'; seeds 0, 1, 2' from the arms' ``column`` (a cluster column: '; phase-1 seeds …')."""
+    seeds = sorted({s for f in frames.values() if column in f for s in f[column].tolist()})
+    return f"; {column}s {', '.join(map(str, seeds))}" if seeds else f"; {column}s not recorded"
 
 
 @dataclass
@@ -119,9 +120,12 @@ def _two_arms(df: pd.DataFrame, d: Mapping[str, Any], statistic: str) -> Measure
     n = " · ".join(f"{k} {v}" for k, v in e.runs.items())
     unit_word = "phase-1 runs" if d.get("cluster") else "runs"
     notes = []
-    if d.get("cluster") and d["cluster"] not in df:
+    seeds = _seeds(frames)
+    if d.get("cluster") in df:
+        seeds = _seeds(frames, d["cluster"]) + seeds
+    elif d.get("cluster"):
         notes.append(f"'{d['cluster']}' not recorded: each arm's runs counted as one unit")
-    return Measured(e, f"{n} {unit_word}{_seeds(frames)}", notes)
+    return Measured(e, f"{n} {unit_word}{seeds}", notes)
 
 
 def _gap_fraction(df: pd.DataFrame, d: Mapping[str, Any]) -> Measured:
