@@ -2,7 +2,8 @@
 
     <root>/<config key>/
         config.json         the resolved TrainConfig
-        meta.json           fisherlab version, git commit, torch version, device, threads, host
+        meta.json           fisherlab version, git commit, torch version, device, threads, host,
+                            the training code's fingerprint (fisherlab.fingerprint)
         checkpoint.pt       the whole loop state (see fisherlab.training); .prev.pt the one before
         history.parquet     tidy (step, epoch, metric, value)
         summary.json        written last: its presence marks the run as done
@@ -15,8 +16,11 @@ warning and rebuilt from the last good state. Two processes asked for the same r
 train it: the second waits on the lock and then reads the first one's result.
 
 Determinism domain: a run's numbers depend on its config (hashed into the key, including the
-CPU thread count) and on the device type and torch version (recorded in ``meta.json``). A
-finished run is reused under another device type or torch version only with a warning.
+CPU thread count), on the device type and torch version, and on the code of the training loop
+(``fisherlab.fingerprint``: one hash per module it imports); all three are recorded in
+``meta.json``. A run is reused under another device type or torch version, or resumed or reused
+by changed training code, only with a warning that names what differs. A run resumed by changed
+code keeps the earlier fingerprints in ``meta.json`` (``numerics_earlier``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import torch
 
 import fisherlab
 from fisherlab.config import TrainConfig
+from fisherlab.fingerprint import changed_modules, numerics_fingerprint
 from fisherlab.training import CHECKPOINT, RunResult, resolve_device, train
 
 __all__ = ["RunStore", "code_version", "domain"]
@@ -66,6 +71,18 @@ def code_version() -> dict[str, Any]:
 def domain(config: TrainConfig) -> dict[str, str]:
     """What besides the config changes a run's numbers here: device type and torch version."""
     return {"device_type": resolve_device(config.device).type, "torch": torch.__version__}
+
+
+def _read_meta(d: Path) -> dict[str, Any]:
+    f = d / "meta.json"
+    return json.loads(f.read_text()) if f.exists() else {}
+
+
+def _changed_numerics(meta: dict[str, Any]) -> list[str]:
+    """Training modules that differ between the code that wrote ``meta`` and this checkout's
+    (none when ``meta`` predates fingerprints)."""
+    then = meta.get("numerics")
+    return changed_modules(then, numerics_fingerprint()) if then else []
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -124,13 +141,28 @@ class RunStore:
             history = pd.read_parquet(d / "history.parquet")
         except Exception as err:
             raise ValueError(f"run {d}: unreadable result files ({err})") from err
-        meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").exists() else {}
+        meta = _read_meta(d)
         here = domain(config)
         there = {k: meta.get(k) for k in here}
         if meta and there != here:
             warnings.warn(
                 f"run {d.name} was trained with {there}, reused here with {here}: its numbers "
                 "may differ from a run made here",
+                stacklevel=2,
+            )
+        changed = _changed_numerics(meta)
+        if changed:
+            warnings.warn(
+                f"run {d.name} was trained by other code than this checkout's (changed since: "
+                f"{', '.join(changed)}; trained at commit {meta.get('commit')}): its numbers may "
+                "differ from a run made here; delete its folder to retrain it",
+                stacklevel=2,
+            )
+        if meta.get("numerics_earlier"):
+            commits = [e.get("commit") for e in meta["numerics_earlier"]]
+            warnings.warn(
+                f"run {d.name} was resumed by changed training code (earlier parts at commits "
+                f"{commits}): its numbers mix code versions; delete its folder to retrain it",
                 stacklevel=2,
             )
         return RunResult(config, history, summary)
@@ -203,7 +235,21 @@ class RunStore:
             "device": config.device,
             "threads": config.threads,
             "host": platform.node(),
+            "numerics": numerics_fingerprint(),
         }
+        before = _read_meta(d) if (d / CHECKPOINT).exists() else {}
+        earlier = before.get("numerics_earlier", [])
+        changed = _changed_numerics(before)
+        if changed:
+            warnings.warn(
+                f"run {d.name} is resumed by other code than trained it so far (changed: "
+                f"{', '.join(changed)}; it was at commit {before.get('commit')}): its numbers mix "
+                "both versions; delete its folder to train it from the start",
+                stacklevel=3,
+            )
+            earlier = [*earlier, {"commit": before.get("commit"), "numerics": before["numerics"]}]
+        if earlier:
+            meta["numerics_earlier"] = earlier
         _write_json(d / "meta.json", meta)
         init_state = None
         if config.init_from is not None:
