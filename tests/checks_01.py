@@ -26,9 +26,17 @@ def check(summary: dict, out: Path) -> None:
         assert g["final gap (pts)"] == pytest.approx(np.mean(arm["η*"]) - np.mean(arm["small LR"]))
         assert g["final gap lo"] <= g["final gap (pts)"] <= g["final gap hi"]
         assert g["early ratio lo"] <= g["early Tr(F) ratio"] <= g["early ratio hi"]
-    assert len(summary["findings"]["lines"]) == len(horizons) + 1 + bool(
-        summary["findings"]["diverged"]
-    )
+    lines = summary["findings"]["lines"]
+    assert len(lines) == len(horizons) + 4 + bool(summary["findings"]["diverged"])
+    # "whether and when": the shortest horizon whose final-gap CI excludes 0, else none
+    called = [h for h, g in gaps.items() if g["final gap lo"] > 0 or g["final gap hi"] < 0]
+    (when,) = [line for line in lines if line.startswith("Whether and when the gap appears (final")]
+    if called:
+        assert f"first excludes 0 at {min(called)} epochs" in when
+        assert f"excludes 0 at {', '.join(str(h) for h in sorted(called))} of" in when
+    else:
+        assert f"includes 0 at every horizon up to {max(horizons)} epochs" in when
+    assert any(line.startswith(f"Compute: {len(per_run)} runs, ") for line in lines)
     assert {"fig1_fisher_explosion.png", "fig18_early_phase.png", "gap_vs_horizon.png"} <= {
         p.name for p in out.iterdir()
     }
