@@ -26,6 +26,10 @@ def check(summary: dict, out: Path) -> None:
         assert g["final gap (pts)"] == pytest.approx(np.mean(arm["η*"]) - np.mean(arm["small LR"]))
         assert g["final gap lo"] <= g["final gap (pts)"] <= g["final gap hi"]
         assert g["early ratio lo"] <= g["early Tr(F) ratio"] <= g["early ratio hi"]
+        for arm in ("η*", "small LR"):
+            got = [r["max Tr(F)"] for r in per_run if r["horizon"] == h and r["arm"] == arm]
+            assert g[f"max Tr(F) {arm}"] == pytest.approx(np.mean(got))
+        assert g["max Tr(F) ratio"] == pytest.approx(g["max Tr(F) small LR"] / g["max Tr(F) η*"])
     lines = summary["findings"]["lines"]
     assert len(lines) == len(horizons) + 4 + bool(summary["findings"]["diverged"])
     # "whether and when": the shortest horizon whose final-gap CI excludes 0, else none
