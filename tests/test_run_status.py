@@ -36,7 +36,7 @@ def test_status_tells_finished_paused_and_not_started_runs_apart(store):
     assert table.loc[0, "step"] == finished["steps"] and table.loc[0, "done (%)"] == 100
     ckpt = torch.load(store.checkpoint(_config(seed=1).key()), weights_only=False)
     assert table.loc[1, "state"] == "paused (resumes from its checkpoint)"
-    assert table.loc[1, "step"] == ckpt["step"] == 15
+    assert table.loc[1, "step"] == ckpt["step"] == 15  # a Ctrl-C checkpoint, mid-epoch
     assert 0 < table.loc[1, "done (%)"] < 100
     assert table.loc[1, "epoch"] == pytest.approx(15 / finished["steps_per_epoch"])
     assert table.loc[1, "done (%)"] == pytest.approx(100 * table.loc[1, "epoch"] / 2)  # of 2 epochs

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
 import pandas as pd
 import pytest
+import torch
 from test_training import smoke_config
 
 from fisherlab.config import ConfigError
@@ -52,3 +59,51 @@ def test_ray_matches_local(tmp_path, monkeypatch):
     finally:
         ray.shutdown()
     _same(local, remote)
+
+
+def _long_configs():
+    return [smoke_config(seed=s, epochs=60) for s in range(3)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return run_all(RunStore(tmp_path_factory.mktemp("whole")), _long_configs(), progress=False)
+
+
+def _ctrl_c_once_checkpointed(store: RunStore, who: str) -> threading.Thread:
+    """Once both running runs have written a checkpoint (so both workers are training), send
+    SIGINT where a Ctrl-C lands: the notebook's
+    process only (JupyterLab's "interrupt kernel"), one worker only, or every process (a
+    terminal's Ctrl-C reaches the whole process group)."""
+
+    def send() -> None:
+        deadline = time.monotonic() + 120
+        while len(list(store.root.glob("*/checkpoint.pt"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        workers = [p.pid for p in multiprocessing.active_children()]
+        pids = {
+            "notebook": [os.getpid()],
+            "worker": workers[:1],
+            "everyone": [*workers, os.getpid()],
+        }
+        for pid in pids[who]:
+            os.kill(pid, signal.SIGINT)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("who", ["notebook", "worker", "everyone"])
+def test_ctrl_c_stops_a_pooled_sweep_and_loses_nothing(who, tmp_path, uninterrupted):
+    configs, store = _long_configs(), RunStore(tmp_path)
+    thread = _ctrl_c_once_checkpointed(store, who)
+    with pytest.raises(KeyboardInterrupt):
+        run_all(store, configs, workers=2, progress=False)
+    thread.join()
+    assert not multiprocessing.active_children()  # the pool is gone
+    assert not any(store.is_done(c) for c in configs)  # stopped, not skipped to the next run
+    assert [store.checkpoint(c.key()).exists() for c in configs] == [True, True, False]
+    steps = [torch.load(store.checkpoint(c.key()), weights_only=False)["step"] for c in configs[:2]]
+    assert all(0 < s < 600 for s in steps)  # interrupted mid-run, each saved where it stood
+    _same(run_all(store, configs, workers=2, progress=False), uninterrupted)

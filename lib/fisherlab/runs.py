@@ -293,7 +293,10 @@ def _progress(d: Path, config: dict[str, Any]) -> dict[str, Any]:
         ckpt = torch.load(d / CHECKPOINT, map_location="cpu", weights_only=False)
     except Exception as err:  # being replaced, or torn: say so, touch nothing
         return {"state": f"checkpoint unreadable ({type(err).__name__})"}
-    step, epoch = ckpt["step"], max((r[1] for r in ckpt["rows"] if r[0] == ckpt["step"]), default=0)
+    step = ckpt["step"]
+    # steps per epoch from the last logged row past step 0 (a Ctrl-C checkpoint sits mid-epoch)
+    last = next((r for r in reversed(ckpt["rows"]) if r[0] > 0 and r[1] > 0), None)
+    epoch = step * last[1] / last[0] if last else 0.0
     if state == "not started":
         state = "paused (resumes from its checkpoint)"
     total = config.get("epochs")

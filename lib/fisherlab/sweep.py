@@ -4,6 +4,13 @@ Both leave their results in the run store, so the caller reads every run back th
 whatever trained it, a re-launched sweep only does what is missing, and the same configs give
 the same results under any executor (each run is seeded by its config alone).
 
+Ctrl-C stops a sweep and loses nothing, whoever receives it. In a terminal it reaches every
+process of the group; in JupyterLab ("interrupt the kernel") only the notebook's process, which
+passes it on to the pool's workers (Ray: cancels the tasks). Either way each running run rolls
+back to its last step boundary and checkpoints, the queued runs are cancelled, and
+KeyboardInterrupt is raised to the caller; the next call resumes. A worker acts on its first
+SIGINT only, so the one passed on does not cut short the checkpoint the first one started.
+
 Ray: ``ray.init()`` starts a local cluster when no ``ray_address`` is given; with an address
 (``"auto"`` on a node of a running cluster, or ``"ray://head:10001"``) runs go to that cluster.
 Every node must have fisherlab installed and see the same run-store folder (a shared file
@@ -13,8 +20,11 @@ system). ``gpus_per_run`` may be fractional (0.25: four small runs share one GPU
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -48,19 +58,70 @@ def train_missing(
     return _pool(store, todo, workers, progress, desc)
 
 
+_stop: Any = None  # in a pool worker: the sweep's stop event (set once the sweep is interrupted)
+_running = False  # in a pool worker: whether a run is executing
+
+
+def _init_worker(stop: Any) -> None:
+    """Pool-worker initializer. SIGINT raises KeyboardInterrupt only while a run executes, and
+    only the first time: the run checkpoints, and a Ctrl-C passed on by the sweep does not cut
+    that checkpoint short; an idle worker ignores it (its death would break the pool, which
+    then terminates the other workers mid-checkpoint)."""
+    global _stop
+    _stop = stop
+
+    def handler(signum: int, frame: object) -> None:
+        if _running:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def _worker(root: str, config: dict[str, Any]) -> None:
+    """One run in a pool worker, unless the sweep was interrupted before it started."""
+    global _running
+    if _stop.is_set():
+        raise KeyboardInterrupt("the sweep was interrupted before this run started")
+    _running = True
+    try:
+        run_in_worker(root, config)
+    finally:
+        _running = False
+
+
 def _pool(
     store: RunStore, todo: list[TrainConfig], workers: int, progress: bool, desc: str
 ) -> dict[str, str]:
     failed: dict[str, str] = {}
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as pool:
-        futures = {pool.submit(run_in_worker, str(store.root), c.to_dict()): c for c in todo}
+    stop = ctx.Event()
+    pool = ProcessPoolExecutor(
+        min(workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(stop,)
+    )
+    futures: dict[Future, TrainConfig] = {}
+    try:
+        futures = {pool.submit(_worker, str(store.root), c.to_dict()): c for c in todo}
         done = tqdm(
             as_completed(futures), total=len(futures), desc=desc, unit="run", disable=not progress
         )
         for future in done:
-            if future.exception() is not None:
-                failed[futures[future].key()] = repr(future.exception())
+            err = future.exception()
+            if isinstance(err, KeyboardInterrupt):  # a worker got the Ctrl-C: stop the sweep
+                raise KeyboardInterrupt(f"run {futures[future].key()} interrupted")
+            if err is not None:
+                failed[futures[future].key()] = repr(err)
+    except KeyboardInterrupt:
+        stop.set()  # runs already handed to a worker do not start
+        for future in futures:
+            future.cancel()  # the queued runs; the running ones are interrupted below
+        # the executor exposes no public handle on its processes
+        for process in list((pool._processes or {}).values()):
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return failed
 
 
@@ -82,16 +143,23 @@ def _ray(
     pending = {task.remote(str(store.root), c.to_dict()): c for c in todo}
     failed: dict[str, str] = {}
     bar = tqdm(total=len(pending), desc=desc, unit="run", disable=not progress)
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        for ref in ready:
-            config = pending.pop(ref)
-            try:
-                ray.get(ref)
-            except Exception as err:  # a failed run is recorded; the sweep goes on
-                failed[config.key()] = repr(err)
-            bar.update(1)
-    bar.close()
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                config = pending.pop(ref)
+                try:
+                    ray.get(ref)
+                except Exception as err:  # a failed run is recorded; the sweep goes on
+                    failed[config.key()] = repr(err)
+                bar.update(1)
+    except KeyboardInterrupt:
+        for ref in pending:  # KeyboardInterrupt in each running task: it checkpoints
+            ray.cancel(ref)
+        ray.wait(list(pending), num_returns=len(pending), timeout=60)
+        raise
+    finally:
+        bar.close()
     return failed
 
 
