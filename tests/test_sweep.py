@@ -107,3 +107,30 @@ def test_ctrl_c_stops_a_pooled_sweep_and_loses_nothing(who, tmp_path, uninterrup
     steps = [torch.load(store.checkpoint(c.key()), weights_only=False)["step"] for c in configs[:2]]
     assert all(0 < s < 600 for s in steps)  # interrupted mid-run, each saved where it stood
     _same(run_all(store, configs, workers=2, progress=False), uninterrupted)
+
+
+def _step(store: RunStore, config) -> int | None:
+    path = store.checkpoint(config.key())
+    return torch.load(path, weights_only=False)["step"] if path.exists() else None
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_ray_sweep_and_loses_nothing(tmp_path, monkeypatch, uninterrupted):
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    configs, store = _long_configs(), RunStore(tmp_path)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        thread = _ctrl_c_once_checkpointed(store, "notebook")
+        with pytest.raises(KeyboardInterrupt):
+            run_all(store, configs, executor="ray", progress=False)
+        thread.join()
+        steps = [_step(store, c) for c in configs]
+        time.sleep(3)  # cancelled tasks have stopped: nothing moves on
+        assert [_step(store, c) for c in configs] == steps
+        assert not any(store.is_done(c) for c in configs)
+        assert [store.checkpoint(c.key()).exists() for c in configs] == [True, True, False]
+        resumed = run_all(store, configs, executor="ray", progress=False)
+    finally:
+        ray.shutdown()
+    _same(resumed, uninterrupted)
