@@ -31,7 +31,16 @@ def check(summary: dict, out: Path) -> None:
             assert g[f"max Tr(F) {arm}"] == pytest.approx(np.mean(got))
         assert g["max Tr(F) ratio"] == pytest.approx(g["max Tr(F) small LR"] / g["max Tr(F) η*"])
     lines = summary["findings"]["lines"]
-    assert len(lines) == len(horizons) + 4 + bool(summary["findings"]["diverged"])
+    assert len(lines) == len(horizons) + 5 + bool(summary["findings"]["diverged"])
+    # the η* check: every lr at the longest horizon for the first seed, the best by validation
+    grid = summary["params"]["lr_grid"] or []
+    search = summary["lr_search"]
+    lrs = [summary["params"]["lr_small"], *grid, summary["params"]["lr_star"]]
+    assert sorted(r["lr"] for r in search) == sorted(lrs)
+    best = max(search, key=lambda r: r["best val acc (%)"])
+    (line,) = [line for line in lines if line.startswith("Grid search at ")]
+    assert f"{best['lr']:g} is the best of" in line
+    assert line.endswith("lr_star is the grid optimum.") == (best["lr"] == lrs[-1])
     # "whether and when": the shortest horizon whose final-gap CI excludes 0, else none
     called = [h for h, g in gaps.items() if g["final gap lo"] > 0 or g["final gap hi"] < 0]
     (when,) = [line for line in lines if line.startswith("Whether and when the gap appears (final")]
@@ -40,7 +49,7 @@ def check(summary: dict, out: Path) -> None:
         assert f"excludes 0 at {', '.join(str(h) for h in sorted(called))} of" in when
     else:
         assert f"includes 0 at every horizon up to {max(horizons)} epochs" in when
-    assert any(line.startswith(f"Compute: {len(per_run)} runs, ") for line in lines)
+    assert any(line.startswith(f"Compute: {len(per_run) + len(grid)} runs, ") for line in lines)
     assert {"fig1_fisher_explosion.png", "fig18_early_phase.png", "gap_vs_horizon.png"} <= {
         p.name for p in out.iterdir()
     }

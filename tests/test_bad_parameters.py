@@ -46,6 +46,9 @@ OWN = [
     ("01_fisher_explosion", {"seeds": [0, 0]}, ["seeds"]),
     ("01_fisher_explosion", {"horizons": [0]}, ["horizons"]),
     ("01_fisher_explosion", {"decay_fractions": [1.5]}, ["decay_fractions"]),
+    ("01_fisher_explosion", {"lr_grid": [0.0]}, ["lr_grid"]),
+    ("01_fisher_explosion", {"lr_grid": [0.05]}, ["lr_grid", "lr_star"]),
+    ("01_fisher_explosion", {"lr_grid": "0.01"}, ["lr_grid"]),
     ("00_reproduction_report", {"profile": "huge"}, ["profile", "smoke"]),
     ("00_reproduction_report", {"nosuch_param": 1}, ["nosuch_param", "valid parameters"]),
 ]

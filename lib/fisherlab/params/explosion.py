@@ -22,6 +22,9 @@ class ExplosionParams(NotebookParamsSpec):
     seeds: list[int] | None = None  # None: [seed]
     horizons: list[int] | None = None  # training lengths in epochs (None: [epochs])
     decay_fractions: list[float] | None = None  # lr × lr_factor at these fractions of a horizon
+    # more learning rates trained at the longest horizon for the first seed: the paper's grid
+    # search for η* (Supplement I: once per configuration), to check lr_star by validation
+    lr_grid: list[float] | None = None
 
     def check(self) -> None:
         _positive("lr_star", self.lr_star)
@@ -38,7 +41,13 @@ class ExplosionParams(NotebookParamsSpec):
                 raise ConfigError(f"horizons={self.horizons!r}: every horizon must be ≥ 1 epoch")
         for f in self.decay_fractions or []:
             _positive("decay_fractions", f, upper=1.0)
-        for name in ("seeds", "horizons", "decay_fractions"):
+        for lr in self.lr_grid or []:
+            _positive("lr_grid", lr)
+            if lr in (self.lr_star, self.lr_small):
+                raise ConfigError(
+                    f"lr_grid={self.lr_grid!r} repeats lr_star or lr_small (trained anyway)"
+                )
+        for name in ("seeds", "horizons", "decay_fractions", "lr_grid"):
             _distinct(name, getattr(self, name))
 
     def resolved(self, merged: dict[str, Any]) -> dict[str, Any]:
