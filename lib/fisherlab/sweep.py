@@ -60,28 +60,32 @@ def train_missing(
 
 _stop: Any = None  # in a pool worker: the sweep's stop event (set once the sweep is interrupted)
 _running = False  # in a pool worker: whether a run is executing
+_interrupted = False  # in a pool worker: whether it got a Ctrl-C (then it starts no more runs)
 
 
 def _init_worker(stop: Any) -> None:
-    """Pool-worker initializer. SIGINT raises KeyboardInterrupt only while a run executes, and
-    only the first time: the run checkpoints, and a Ctrl-C passed on by the sweep does not cut
-    that checkpoint short; an idle worker ignores it (its death would break the pool, which
-    then terminates the other workers mid-checkpoint)."""
+    """Pool-worker initializer. The first SIGINT marks the worker interrupted: a run executing
+    then raises KeyboardInterrupt (and checkpoints), and the worker starts no further run, even
+    one handed to it before the notebook's process set the stop event. Later SIGINTs are
+    ignored, so the one the sweep passes on does not cut that checkpoint short; an idle worker
+    does not die of it (its death would break the pool, which then terminates the others)."""
     global _stop
     _stop = stop
 
     def handler(signum: int, frame: object) -> None:
+        global _interrupted
+        _interrupted = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if _running:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, handler)
 
 
 def _worker(root: str, config: dict[str, Any]) -> None:
-    """One run in a pool worker, unless the sweep was interrupted before it started."""
+    """One run in a pool worker, unless the sweep or this worker was interrupted before."""
     global _running
-    if _stop.is_set():
+    if _interrupted or _stop.is_set():
         raise KeyboardInterrupt("the sweep was interrupted before this run started")
     _running = True
     try:
