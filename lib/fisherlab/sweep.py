@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 import pandas as pd
@@ -36,6 +36,7 @@ from fisherlab.training import RunResult
 __all__ = ["EXECUTORS", "run_all", "train_missing"]
 
 EXECUTORS = ("local", "ray")
+_POLL_S = 0.5  # how often a waiting sweep returns to Python (so a Ctrl-C is acted on)
 
 
 def train_missing(
@@ -104,17 +105,22 @@ def _pool(
         min(workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(stop,)
     )
     futures: dict[Future, TrainConfig] = {}
+    bar = tqdm(total=len(todo), desc=desc, unit="run", disable=not progress)
     try:
         futures = {pool.submit(_worker, str(store.root), c.to_dict()): c for c in todo}
-        done = tqdm(
-            as_completed(futures), total=len(futures), desc=desc, unit="run", disable=not progress
-        )
-        for future in done:
-            err = future.exception()
-            if isinstance(err, KeyboardInterrupt):  # a worker got the Ctrl-C: stop the sweep
-                raise KeyboardInterrupt(f"run {futures[future].key()} interrupted")
-            if err is not None:
-                failed[futures[future].key()] = repr(err)
+        pending = set(futures)
+        while pending:
+            # short waits: a Ctrl-C the OS hands to another thread than this one only runs its
+            # handler once this thread executes Python again; an unbounded wait would hold it
+            # until the next run finished
+            done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                err = future.exception()
+                if isinstance(err, KeyboardInterrupt):  # a worker got the Ctrl-C: stop
+                    raise KeyboardInterrupt(f"run {futures[future].key()} interrupted")
+                if err is not None:
+                    failed[futures[future].key()] = repr(err)
+                bar.update(1)
     except KeyboardInterrupt:
         stop.set()  # runs already handed to a worker do not start
         for future in futures:
@@ -125,6 +131,7 @@ def _pool(
                 os.kill(process.pid, signal.SIGINT)
         raise
     finally:
+        bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
     return failed
 
@@ -149,7 +156,7 @@ def _ray(
     bar = tqdm(total=len(pending), desc=desc, unit="run", disable=not progress)
     try:
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL_S)  # see _pool
             for ref in ready:
                 config = pending.pop(ref)
                 try:
