@@ -96,8 +96,18 @@ def _ctrl_c_once_checkpointed(store: RunStore, who: str) -> threading.Thread:
     return thread
 
 
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt here, as in a terminal or a Jupyter kernel: a process that
+    a non-interactive shell starts in the background (`pytest &`, as CI may) inherits SIGINT
+    ignored, and Python keeps it ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("who", ["notebook", "worker", "everyone"])
-def test_ctrl_c_stops_a_pooled_sweep_and_loses_nothing(who, tmp_path, uninterrupted):
+def test_ctrl_c_stops_a_pooled_sweep_and_loses_nothing(who, tmp_path, uninterrupted, sigint_raises):
     configs, store = _long_configs(), RunStore(tmp_path)
     thread = _ctrl_c_once_checkpointed(store, who)
     with pytest.raises(KeyboardInterrupt):
@@ -117,7 +127,9 @@ def _step(store: RunStore, config) -> int | None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_a_ray_sweep_and_loses_nothing(tmp_path, monkeypatch, uninterrupted):
+def test_ctrl_c_stops_a_ray_sweep_and_loses_nothing(
+    tmp_path, monkeypatch, uninterrupted, sigint_raises
+):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     configs, store = _long_configs(), RunStore(tmp_path)
