@@ -10,7 +10,8 @@ import torch
 from test_run_integrity import _config, _nth_call_interrupts
 
 import fisherlab.training as training
-from fisherlab.runs import RunStore, main, status
+from fisherlab.runs import RunStore, main, status, time_left
+from fisherlab.sweep import run_all
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,41 @@ def test_cli_prints_the_table_and_refuses_a_missing_folder(store, capsys, tmp_pa
     with pytest.raises(SystemExit):
         main(["status", str(tmp_path / "missing")])
     assert "root: " in capsys.readouterr().err
+
+
+def test_time_left_counts_the_unfinished_runs_epochs_at_the_stores_pace(store):
+    table = status(store.root)
+    left = time_left(table)
+    rows = table.set_index("seed")
+    paused_epoch = rows.loc[1, "epoch"]
+    assert left["runs"] == 2
+    assert left["epochs"] == pytest.approx((2 - paused_epoch) + 2)  # paused + not started
+    hours = rows.loc[0, "hours"] + rows.loc[1, "hours"]
+    pace = hours / (rows.loc[0, "epoch"] + paused_epoch)
+    assert left["seconds_per_epoch"] == pytest.approx(3600 * pace)
+    assert left["run_hours"] == pytest.approx(left["epochs"] * pace)
+    done = time_left(table[table.state == "finished"])
+    assert done["runs"] == 0 and done["epochs"] == 0
+
+
+def test_cli_says_what_is_left(store, capsys):
+    main(["status", str(store.root)])
+    assert "left: 2 unfinished runs, " in capsys.readouterr().out
+
+
+def test_a_sweep_lists_its_queued_runs_before_training_them(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    configs = [_config(seed=s) for s in (3, 4)]
+    monkeypatch.setattr(RunStore, "run", _interrupts_at_once)
+    with pytest.raises(KeyboardInterrupt):
+        run_all(store, configs, workers=1, progress=False)
+    table = status(store.root).set_index("seed")
+    assert list(table.index) == [3, 4] and set(table.state) == {"not started"}
+    assert set(table.epochs) == {configs[0].epochs}
+    written = (store.path(configs[0]) / "config.json").stat().st_mtime_ns
+    store.plan(configs)  # a planned run's config is not rewritten
+    assert (store.path(configs[0]) / "config.json").stat().st_mtime_ns == written
+
+
+def _interrupts_at_once(self, config, *, progress=True):
+    raise KeyboardInterrupt

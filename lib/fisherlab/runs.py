@@ -32,7 +32,7 @@ import os
 import platform
 import subprocess
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from fisherlab.config import TrainConfig
 from fisherlab.fingerprint import changed_modules, numerics_fingerprint
 from fisherlab.training import CHECKPOINT, RunResult, resolve_device, train
 
-__all__ = ["RunStore", "code_version", "domain", "status"]
+__all__ = ["RunStore", "code_version", "domain", "status", "time_left"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _FILES = ("config.json", "meta.json", "history.parquet", "summary.json")
@@ -110,6 +110,15 @@ class RunStore:
 
     def is_done(self, config: TrainConfig) -> bool:
         return (self.path(config) / "summary.json").exists()
+
+    def plan(self, configs: Iterable[TrainConfig]) -> None:
+        """Write the config of every run in ``configs`` that has none here yet, so that
+        ``status`` lists a sweep's queued runs (as not started) beside its running ones."""
+        for config in configs:
+            d = self.path(config)
+            if not (d / "config.json").exists():
+                d.mkdir(parents=True, exist_ok=True)
+                _write_json(d / "config.json", config.to_dict())
 
     def finished(self) -> list[str]:
         """Keys of every finished run in the store."""
@@ -316,8 +325,9 @@ _STATUS_CONFIG = ("model", "dataset", "regularizer", "lr", "seed", "epochs")
 
 def status(root: str | Path) -> pd.DataFrame:
     """One row per run folder under ``root``: what it trains and where it stands (finished,
-    diverged, training now, paused at a checkpoint, not started), the epoch and step it reached,
-    its run time so far, and the share of its epochs done; finished runs last."""
+    diverged, training now, paused at a checkpoint, not started: e.g. queued by a sweep, see
+    ``RunStore.plan``), the epoch and step it reached, its run time so far, and the share of its
+    epochs done; finished runs last."""
     rows = []
     for d in sorted(p for p in Path(root).iterdir() if (p / "config.json").exists()):
         c = json.loads((d / "config.json").read_text())
@@ -332,6 +342,29 @@ def status(root: str | Path) -> pd.DataFrame:
     table["updated"] = pd.to_datetime(table["updated"], unit="s").dt.strftime("%Y-%m-%d %H:%M")
     done = table["state"].isin(["finished", "diverged"])
     return pd.concat([table[~done], table[done]], ignore_index=True)
+
+
+def time_left(table: pd.DataFrame) -> dict[str, float]:
+    """What the unfinished runs of a ``status`` table have left: how many runs, their epochs
+    to go, and the run time that takes at the store's pace so far (run hours per epoch over
+    every run that has trained), in run-hours: runs trained side by side share them."""
+    open_ = table[~table["state"].isin(["finished", "diverged"])]
+    epoch = open_["epoch"].fillna(0.0).astype(float)
+    done = open_["done (%)"].astype(float)
+    total = (epoch * 100 / done).where(done > 0, open_["epochs"].astype(float))
+    trained = table[(table["epoch"].astype(float) > 0) & (table["hours"].astype(float) > 0)]
+    per_epoch = (
+        trained["hours"].astype(float).sum() / trained["epoch"].astype(float).sum()
+        if len(trained)
+        else float("nan")
+    )
+    epochs = float((total - epoch).sum())
+    return {
+        "runs": len(open_),
+        "epochs": epochs,
+        "seconds_per_epoch": 3600 * per_epoch,
+        "run_hours": epochs * per_epoch,
+    }
 
 
 def run_in_worker(root: str, config: dict[str, Any]) -> None:
@@ -358,6 +391,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"no runs in {args.root}")
         else:
             print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            left = time_left(table)
+            if left["runs"]:
+                print(
+                    f"left: {left['runs']} unfinished runs, {left['epochs']:,.1f} epochs; at "
+                    f"this store's pace so far ({left['seconds_per_epoch']:.0f} s of run time "
+                    f"an epoch) ≈ {left['run_hours']:.1f} run-hours (runs trained side by side "
+                    "share them)"
+                )
         return
     for path in RunStore(args.root).unfinished():
         print(path)

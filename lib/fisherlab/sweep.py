@@ -200,6 +200,7 @@ def run_all(
     check_choice("executor", executor, EXECUTORS)
     configs = list(configs)
     todo = list({c.key(): c for c in configs if not store.is_done(c)}.values())
+    store.plan(todo)  # `python -m fisherlab.runs status` then lists the queued runs too
     failed: dict[str, str] = {}
     if executor != "local" or (workers > 1 and len(todo) > 1):
         failed = train_missing(
