@@ -113,7 +113,9 @@ class RunStore:
 
     def plan(self, configs: Iterable[TrainConfig]) -> None:
         """Write the config of every run in ``configs`` that has none here yet, so that
-        ``status`` lists a sweep's queued runs (as not started) beside its running ones."""
+        ``status`` lists a sweep's queued runs (as not started) beside its running ones. A
+        queued run stays listed until it is trained or its folder deleted (e.g. after the grid of
+        an interrupted sweep was edited)."""
         for config in configs:
             d = self.path(config)
             if not (d / "config.json").exists():
