@@ -1,4 +1,4 @@
-"""`fisherlab.runs.status` and `python -m fisherlab.runs status DIR`: where each run stands."""
+"""`fisherlab.run_status` and `python -m fisherlab.runs status DIR`: where each run stands."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import torch
 from test_run_integrity import _config, _nth_call_interrupts
 
 import fisherlab.training as training
-from fisherlab.runs import RunStore, main, status, time_left
+from fisherlab.run_status import status, time_left
+from fisherlab.runs import RunStore, main
 from fisherlab.sweep import run_all
 
 

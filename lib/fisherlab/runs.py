@@ -42,9 +42,10 @@ import torch
 import fisherlab
 from fisherlab.config import TrainConfig
 from fisherlab.fingerprint import changed_modules, numerics_fingerprint
+from fisherlab.run_status import report
 from fisherlab.training import CHECKPOINT, RunResult, resolve_device, train
 
-__all__ = ["RunStore", "code_version", "domain", "status", "time_left"]
+__all__ = ["RunStore", "code_version", "domain"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _FILES = ("config.json", "meta.json", "history.parquet", "summary.json")
@@ -273,109 +274,14 @@ class RunStore:
         return result
 
 
-def _held(lock: Path) -> bool:
-    """Whether another process holds the run's flock (is training it now)."""
-    if not lock.exists():
-        return False
-    with open(lock, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return False
-
-
-def _progress(d: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Where the run in ``d`` stands: its state, epoch and step, and hours of run time so far."""
-    if (d / "summary.json").exists():
-        s = json.loads((d / "summary.json").read_text())
-        return {
-            "state": s.get("status"),
-            "epoch": s.get("epochs"),
-            "step": s.get("steps"),
-            "hours": s.get("wall_time_s", float("nan")) / 3600,
-            "done (%)": 100.0,
-        }
-    state = "training now" if _held(d / ".lock") else "not started"
-    if not (d / CHECKPOINT).exists():
-        return {"state": state}
-    try:
-        ckpt = torch.load(d / CHECKPOINT, map_location="cpu", weights_only=False)
-    except Exception as err:  # being replaced, or torn: say so, touch nothing
-        return {"state": f"checkpoint unreadable ({type(err).__name__})"}
-    step = ckpt["step"]
-    # steps per epoch from the last logged row past step 0 (a Ctrl-C checkpoint sits mid-epoch)
-    last = next((r for r in reversed(ckpt["rows"]) if r[0] > 0 and r[1] > 0), None)
-    epoch = step * last[1] / last[0] if last else 0.0
-    if state == "not started":
-        state = "paused (resumes from its checkpoint)"
-    total = config.get("epochs")
-    if config.get("max_steps") and step and epoch:
-        total = min(total, config["max_steps"] * epoch / step) if total else None
-    return {
-        "state": state,
-        "epoch": epoch,
-        "step": step,
-        "hours": ckpt["wall"] / 3600,
-        "done (%)": 100 * epoch / total if total else None,
-    }
-
-
-_STATUS_CONFIG = ("model", "dataset", "regularizer", "lr", "seed", "epochs")
-
-
-def status(root: str | Path) -> pd.DataFrame:
-    """One row per run folder under ``root``: what it trains and where it stands (finished,
-    diverged, training now, paused at a checkpoint, not started: e.g. queued by a sweep, see
-    ``RunStore.plan``), the epoch and step it reached, its run time so far, and the share of its
-    epochs done; finished runs last."""
-    rows = []
-    for d in sorted(p for p in Path(root).iterdir() if (p / "config.json").exists()):
-        c = json.loads((d / "config.json").read_text())
-        what = {k: c.get(k) for k in _STATUS_CONFIG}
-        updated = max(f.stat().st_mtime for f in d.iterdir())
-        rows.append({"key": d.name, **what, **_progress(d, c), "updated": updated})
-    columns = ["key", *_STATUS_CONFIG, "state", "epoch", "step", "hours", "done (%)", "updated"]
-    table = pd.DataFrame(rows, columns=columns)
-    if table.empty:
-        return table
-    table["step"] = table["step"].astype("Int64")
-    table["updated"] = pd.to_datetime(table["updated"], unit="s").dt.strftime("%Y-%m-%d %H:%M")
-    done = table["state"].isin(["finished", "diverged"])
-    return pd.concat([table[~done], table[done]], ignore_index=True)
-
-
-def time_left(table: pd.DataFrame) -> dict[str, float]:
-    """What the unfinished runs of a ``status`` table have left: how many runs, their epochs
-    to go, and the run time that takes at the store's pace so far (run hours per epoch over
-    every run that has trained), in run-hours: runs trained side by side share them."""
-    open_ = table[~table["state"].isin(["finished", "diverged"])]
-    epoch = open_["epoch"].fillna(0.0).astype(float)
-    done = open_["done (%)"].astype(float)
-    total = (epoch * 100 / done).where(done > 0, open_["epochs"].astype(float))
-    trained = table[(table["epoch"].astype(float) > 0) & (table["hours"].astype(float) > 0)]
-    per_epoch = (
-        trained["hours"].astype(float).sum() / trained["epoch"].astype(float).sum()
-        if len(trained)
-        else float("nan")
-    )
-    epochs = float((total - epoch).sum())
-    return {
-        "runs": len(open_),
-        "epochs": epochs,
-        "seconds_per_epoch": 3600 * per_epoch,
-        "run_hours": epochs * per_epoch,
-    }
-
-
 def run_in_worker(root: str, config: dict[str, Any]) -> None:
     """Executor entry point (a pool process or a Ray task): one run, left in the store."""
     RunStore(root).run(TrainConfig.from_dict(config), progress=False)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m fisherlab.runs status DIR``: where each run of DIR stands (see ``status``).
+    """``python -m fisherlab.runs status DIR``: where each run of DIR stands and what is left
+    (``fisherlab.run_status``).
     ``python -m fisherlab.runs unfinished DIR``: the checkpoints of DIR's unfinished runs, one
     per line, e.g. to commit them before a session ends: ``git add -f $(python -m fisherlab.runs
     unfinished outputs/cpu-long/runs)``."""
@@ -388,19 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     if not Path(args.root).is_dir():
         parser.error(f"root: {args.root!r} is not a folder (a run store, e.g. outputs/runs)")
     if args.command == "status":
-        table = status(args.root)
-        if table.empty:
-            print(f"no runs in {args.root}")
-        else:
-            print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-            left = time_left(table)
-            if left["runs"]:
-                print(
-                    f"left: {left['runs']} unfinished runs, {left['epochs']:,.1f} epochs; at "
-                    f"this store's pace so far ({left['seconds_per_epoch']:.0f} s of run time "
-                    f"an epoch) ≈ {left['run_hours']:.1f} run-hours (runs trained side by side "
-                    "share them)"
-                )
+        print(report(args.root))
         return
     for path in RunStore(args.root).unfinished():
         print(path)
