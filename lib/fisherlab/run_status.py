@@ -20,6 +20,8 @@ from fisherlab.training import CHECKPOINT
 
 __all__ = ["report", "status", "time_left"]
 
+_ENDED = ("finished", "diverged")  # states of runs that train no further
+
 
 def _held(lock: Path) -> bool:
     """Whether another process holds the run's flock (is training it now)."""
@@ -90,7 +92,7 @@ def status(root: str | Path) -> pd.DataFrame:
         return table
     table["step"] = table["step"].astype("Int64")
     table["updated"] = pd.to_datetime(table["updated"], unit="s").dt.strftime("%Y-%m-%d %H:%M")
-    done = table["state"].isin(["finished", "diverged"])
+    done = table["state"].isin(_ENDED)
     return pd.concat([table[~done], table[done]], ignore_index=True)
 
 
@@ -98,7 +100,7 @@ def time_left(table: pd.DataFrame) -> dict[str, float]:
     """What the unfinished runs of a ``status`` table have left: how many runs, their epochs
     to go, and the run time that takes at the store's pace so far (run hours per epoch over
     every run that has trained), in run-hours: runs trained side by side share them."""
-    open_ = table[~table["state"].isin(["finished", "diverged"])]
+    open_ = table[~table["state"].isin(_ENDED)]
     epoch = open_["epoch"].fillna(0.0).astype(float)
     done = open_["done (%)"].astype(float)
     total = (epoch * 100 / done).where(done > 0, open_["epochs"].astype(float))
