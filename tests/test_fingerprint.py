@@ -10,7 +10,7 @@ import pytest
 from test_run_integrity import _config, _nth_call_interrupts
 
 import fisherlab.training as training
-from fisherlab import fingerprint
+from fisherlab import fingerprint, runs
 from fisherlab.fingerprint import changed_modules, numerics_fingerprint
 from fisherlab.runs import RunStore
 
@@ -100,3 +100,25 @@ def test_a_run_from_before_fingerprints_is_reused_silently(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         store.run(cfg, progress=False)
+
+
+def test_meta_lists_every_commit_that_trained_part_of_a_run(tmp_path, monkeypatch):
+    store, cfg = RunStore(tmp_path), _config()
+    with monkeypatch.context() as mp:
+        mp.setattr(runs, "code_version", lambda: {"commit": "aaa", "dirty": False})
+        _nth_call_interrupts(mp, training._Loop, "sgd_step", 16)
+        with pytest.raises(KeyboardInterrupt):
+            store.run(cfg, progress=False)
+    meta_file = store.path(cfg) / "meta.json"
+    assert json.loads(meta_file.read_text())["trained_by"] == ["aaa"]
+    with monkeypatch.context() as mp:
+        mp.setattr(runs, "code_version", lambda: {"commit": "bbb", "dirty": False})
+        store.run(cfg, progress=False)
+    meta = json.loads(meta_file.read_text())
+    assert meta["commit"] == "bbb" and meta["trained_by"] == ["aaa", "bbb"]
+
+
+def test_trained_by_reads_a_meta_from_before_the_list_and_does_not_repeat_a_commit():
+    assert runs._trained_by({}, "c") == ["c"]
+    assert runs._trained_by({"commit": "a"}, "b") == ["a", "b"]
+    assert runs._trained_by({"commit": "a", "trained_by": ["x", "a"]}, "a") == ["x", "a"]

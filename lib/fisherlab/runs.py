@@ -3,7 +3,8 @@
     <root>/<config key>/
         config.json         the resolved TrainConfig
         meta.json           fisherlab version, git commit, torch version, device, threads, host,
-                            the training code's fingerprint (fisherlab.fingerprint)
+                            the training code's fingerprint (fisherlab.fingerprint), and every
+                            commit that trained part of the run (``trained_by``, oldest first)
         checkpoint.pt       the whole loop state (see fisherlab.training); .prev.pt the one before
         history.parquet     tidy (step, epoch, metric, value)
         summary.json        written last: its presence marks the run as done
@@ -77,6 +78,13 @@ def domain(config: TrainConfig) -> dict[str, str]:
 def _read_meta(d: Path) -> dict[str, Any]:
     f = d / "meta.json"
     return json.loads(f.read_text()) if f.exists() else {}
+
+
+def _trained_by(before: dict[str, Any], commit: str | None) -> list[str | None]:
+    """Every commit that trained part of a run, oldest first: ``before``'s list (or its one
+    commit, for a ``meta.json`` older than the list) and ``commit`` unless it is already last."""
+    commits = before.get("trained_by") or ([before["commit"]] if "commit" in before else [])
+    return commits if commits and commits[-1] == commit else [*commits, commit]
 
 
 def _changed_numerics(meta: dict[str, Any]) -> list[str]:
@@ -262,6 +270,7 @@ class RunStore:
             earlier = [*earlier, {"commit": before.get("commit"), "numerics": before["numerics"]}]
         if earlier:
             meta["numerics_earlier"] = earlier
+        meta["trained_by"] = _trained_by(before, meta["commit"])
         _write_json(d / "meta.json", meta)
         init_state = None
         if config.init_from is not None:
