@@ -103,3 +103,17 @@ def test_a_sweep_lists_its_queued_runs_before_training_them(tmp_path, monkeypatc
 
 def _interrupts_at_once(self, config, *, progress=True):
     raise KeyboardInterrupt
+
+
+def test_prune_deletes_only_queued_runs_that_never_started(tmp_path, monkeypatch, capsys):
+    store = RunStore(tmp_path)
+    with monkeypatch.context() as mp:
+        _nth_call_interrupts(mp, training._Loop, "sgd_step", 3)
+        with pytest.raises(KeyboardInterrupt):
+            store.run(_config(seed=0), progress=False)
+    store.plan([_config(seed=s) for s in (0, 5, 6)])
+    main(["prune", str(store.root)])
+    queued = sorted(store.path(_config(seed=s)).name for s in (5, 6))
+    assert capsys.readouterr().out.strip().endswith(", ".join(queued))
+    assert [p.name for p in store.root.iterdir()] == [store.path(_config(seed=0)).name]
+    assert status(store.root).state.str.startswith("paused").tolist() == [True]

@@ -123,13 +123,27 @@ class RunStore:
     def plan(self, configs: Iterable[TrainConfig]) -> None:
         """Write the config of every run in ``configs`` that has none here yet, so that
         ``status`` lists a sweep's queued runs (as not started) beside its running ones. A
-        queued run stays listed until it is trained or its folder deleted (e.g. after the grid of
-        an interrupted sweep was edited)."""
+        queued run stays listed until it is trained or pruned (``prune_queued``: e.g. after the
+        grid of an interrupted sweep was edited)."""
         for config in configs:
             d = self.path(config)
             if not (d / "config.json").exists():
                 d.mkdir(parents=True, exist_ok=True)
                 _write_json(d / "config.json", config.to_dict())
+
+    def prune_queued(self) -> list[str]:
+        """Delete the folders of queued runs that never started (a ``config.json`` and nothing
+        else) and return their keys. A run a worker starts meanwhile keeps its folder: its files
+        make the folder non-empty, and training rewrites its config."""
+        pruned = []
+        for d in sorted(p.parent for p in self.root.glob("*/config.json")):
+            if [f.name for f in d.iterdir()] != ["config.json"]:
+                continue
+            (d / "config.json").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                d.rmdir()
+                pruned.append(d.name)
+        return pruned
 
     def finished(self) -> list[str]:
         """Keys of every finished run in the store."""
@@ -293,17 +307,23 @@ def main(argv: list[str] | None = None) -> None:
     (``fisherlab.run_status``).
     ``python -m fisherlab.runs unfinished DIR``: the checkpoints of DIR's unfinished runs, one
     per line, e.g. to commit them before a session ends: ``git add -f $(python -m fisherlab.runs
-    unfinished outputs/cpu-long/runs)``."""
+    unfinished outputs/cpu-long/runs)``.
+    ``python -m fisherlab.runs prune DIR``: delete the queued runs that never started (e.g. of a
+    sweep abandoned after its grid was edited) and name them."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m fisherlab.runs")
-    parser.add_argument("command", choices=["status", "unfinished"])
+    parser.add_argument("command", choices=["status", "unfinished", "prune"])
     parser.add_argument("root", help="run store folder")
     args = parser.parse_args(argv)
     if not Path(args.root).is_dir():
         parser.error(f"root: {args.root!r} is not a folder (a run store, e.g. outputs/runs)")
     if args.command == "status":
         print(report(args.root))
+        return
+    if args.command == "prune":
+        pruned = RunStore(args.root).prune_queued()
+        print(f"pruned {len(pruned)} queued runs that never started: {', '.join(pruned) or '-'}")
         return
     for path in RunStore(args.root).unfinished():
         print(path)
