@@ -74,3 +74,14 @@ def test_the_table_covers_every_notebook_and_forty_values():
     notebooks = {p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")}
     assert {n for n, _, _ in CASES} == notebooks
     assert len(CASES) >= 40
+
+
+def test_an_empty_lr_grid_turns_off_a_profiles_grid_search_other_lists_must_not_be_empty(
+    tmp_path,
+):
+    namespace = execute_parameter_cells(
+        "01_fisher_explosion", tmp_path, profile="cpu-long", lr_grid=[]
+    )
+    assert namespace["P"]["lr_grid"] == []
+    with pytest.raises(ConfigError, match=r"horizons=\[\] is not valid; accepted: a non-empty"):
+        execute_parameter_cells("01_fisher_explosion", tmp_path, profile="cpu-long", horizons=[])

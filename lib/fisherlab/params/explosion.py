@@ -23,8 +23,10 @@ class ExplosionParams(NotebookParamsSpec):
     horizons: list[int] | None = None  # training lengths in epochs (None: [epochs])
     decay_fractions: list[float] | None = None  # lr × lr_factor at these fractions of a horizon
     # more learning rates trained at the longest horizon for the first seed: the paper's grid
-    # search for η* (Supplement I: once per configuration), to check lr_star by validation
+    # search for η* (Supplement I: once per configuration), to check lr_star by validation;
+    # [] turns off a profile's grid search
     lr_grid: list[float] | None = None
+    may_be_empty = ("lr_grid",)
 
     def check(self) -> None:
         _positive("lr_star", self.lr_star)

@@ -6,7 +6,7 @@ import dataclasses
 import math
 import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from fisherlab.config import ConfigError, check_value
 
@@ -14,6 +14,10 @@ from fisherlab.config import ConfigError, check_value
 @dataclass(frozen=True)
 class NotebookParamsSpec:
     """Base of the per-notebook parameter classes."""
+
+    #: list parameters for which an empty list is a choice (e.g. 01's ``lr_grid``: no grid search),
+    #: not a mistake; ``None`` keeps meaning "the profile's value"
+    may_be_empty: ClassVar[tuple[str, ...]] = ()
 
     def check(self) -> None:
         """Cross-field and range checks beyond the types (raise ``ConfigError``)."""
@@ -34,7 +38,8 @@ class NotebookParamsSpec:
                 value = f.default
             else:
                 raise ConfigError(f"{f.name} is required by this notebook and was not given")
-            check_value(f.name, value, hints[f.name])
+            if not (value == [] and f.name in cls.may_be_empty):
+                check_value(f.name, value, hints[f.name])
             values[f.name] = value
         spec = cls(**values)
         spec.check()
