@@ -30,17 +30,26 @@ def check(summary: dict, out: Path) -> None:
             got = [r["max Tr(F)"] for r in per_run if r["horizon"] == h and r["arm"] == arm]
             assert g[f"max Tr(F) {arm}"] == pytest.approx(np.mean(got))
         assert g["max Tr(F) ratio"] == pytest.approx(g["max Tr(F) small LR"] / g["max Tr(F) η*"])
-    lines = summary["findings"]["lines"]
-    assert len(lines) == len(horizons) + 5 + bool(summary["findings"]["diverged"])
     # the η* check: every lr at the longest horizon for the first seed, the best by validation
     grid = summary["params"]["lr_grid"] or []
     search = summary["lr_search"]
     lrs = [summary["params"]["lr_small"], *grid, summary["params"]["lr_star"]]
     assert sorted(r["lr"] for r in search) == sorted(lrs)
     best = max(search, key=lambda r: r["best val acc (%)"])
+    lines = summary["findings"]["lines"]
+    off_arms = best["lr"] not in (lrs[0], lrs[-1])  # a grid value beats both arms
+    assert len(lines) == len(horizons) + 5 + bool(summary["findings"]["diverged"]) + off_arms
     (line,) = [line for line in lines if line.startswith("Grid search at ")]
     assert f"{best['lr']:g} is the best of" in line
     assert line.endswith("lr_star is the grid optimum.") == (best["lr"] == lrs[-1])
+    against = [line for line in lines if line.startswith("The grid optimum ")]
+    assert len(against) == off_arms
+    if off_arms:
+        small = next(r for r in search if r["lr"] == lrs[0])
+        assert (
+            f"{best['test acc at best val (%)']:.2f}% against "
+            f"{small['test acc at best val (%)']:.2f}%" in against[0]
+        )
     # "whether and when": the shortest horizon whose final-gap CI excludes 0, else none
     called = [h for h, g in gaps.items() if g["final gap lo"] > 0 or g["final gap hi"] < 0]
     (when,) = [line for line in lines if line.startswith("Whether and when the gap appears (final")]
