@@ -154,6 +154,29 @@ def test_long_horizon_claim_reads_the_cpu_long_profile(tmp_path):
     # the longest horizon only, fractions read as %
     assert row["verdict"] == "reproduced" and row["effect"] == "+5.1 pts", row
     assert _rows(results)["small_lr_worse"]["verdict"] == "not run"
+    assert "best learning rate" not in row["notes"]  # no grid search recorded: nothing to say
+
+
+def test_long_horizon_claim_notes_when_eta_star_is_not_the_grid_optimum():
+    per_run = [
+        {"arm": arm, "lr": lr, "horizon": 150, "seed": s, "status": "finished",
+         "test acc at best val": 0.7}
+        for s in range(3)
+        for arm, lr in (("η*", 0.0316), ("small LR", 0.00316))
+    ]  # fmt: skip
+    search = [
+        {"lr": lr, "status": "finished", "best val acc (%)": acc}
+        for lr, acc in ((0.00316, 72.5), (0.01, 73.2), (0.0316, 71.9))
+    ]
+    results = {"cpu-long/01_fisher_explosion": {"per_run": per_run, "lr_search": search}}
+    notes = _rows(results)["long_horizon_gap"]["notes"]
+    assert "η* = 0.0316 is not the best learning rate by validation at this horizon: 0.01 is " in (
+        notes
+    )
+    search[1]["status"] = "diverged"  # only finished runs compete; then 0.00316 is best
+    assert "0.00316 is (of 0.00316, 0.0316;" in _rows(results)["long_horizon_gap"]["notes"]
+    search[0]["best val acc (%)"] = 70.0
+    assert "best learning rate" not in _rows(results)["long_horizon_gap"]["notes"]
 
 
 def test_checks_are_shown_apart_and_not_counted():

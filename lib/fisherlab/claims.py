@@ -49,7 +49,8 @@ _CLAIM_KEYS = set(
     "beside results_profile level".split()
 )
 _DATA_KEYS = set(
-    "table arm arms value minus where at_max fit matched cluster x setting accuracy_as".split()
+    "table arm arms value minus where at_max fit matched cluster x setting accuracy_as "
+    "tuned".split()
 )
 _BESIDE_KEYS = {"label", "value", "arms", "method", "unit", "correlation"}
 _CHECK_KEYS = {"id", "check", "paper", "notebook", "reason", "holds_for"}
@@ -177,9 +178,14 @@ def required_columns(claims: tuple[Claim, ...] = CLAIMS) -> pd.DataFrame:
         cols = [d.get("arm"), d.get("setting"), *d.get("where", {}), d.get("at_max"), "seed"]
         cols += ["status", d.get("cluster"), d.get("x"), d.get("value"), d.get("minus")]
         cols += [d.get("fit"), d.get("matched"), *(b.get("value") for b in c.beside)]
-        entry = need.setdefault((c.notebook, d["table"]), {"columns": [], "claims": []})
-        entry["columns"] += [x for x in cols if x and x not in entry["columns"]]
-        entry["claims"].append(c.id)
+        tables = [(d["table"], cols)]
+        if d.get("tuned"):
+            tables[0][1].append("lr")
+            tables.append((d["tuned"]["table"], ["lr", "status", "best val acc (%)"]))
+        for table, columns in tables:
+            entry = need.setdefault((c.notebook, table), {"columns": [], "claims": []})
+            entry["columns"] += [x for x in columns if x and x not in entry["columns"]]
+            entry["claims"].append(c.id)
     return pd.DataFrame(
         [
             {

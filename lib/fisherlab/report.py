@@ -17,7 +17,8 @@ What each notebook must record for its claims (a table in summary.json, one row 
 
 - 01_fisher_explosion ``per_run``: arm (η*, small LR), horizon, seed, status,
   early max Tr(F), max Tr(F), test acc at best val, final test acc, final train acc,
-  test acc at matched train acc (at profile cpu, the long-horizon claim reads profile cpu-long)
+  test acc at matched train acc, lr (at profile cpu, the long-horizon claim reads profile
+  cpu-long); ``lr_search``: lr, status, best val acc (%) (every lr tried at the longest horizon)
 - 02_early_phase_correlation ``per_run``: sweep, setting, seed, status, Tr(F_i),
   test acc at best val (%), best test acc (%);
   ``supplement_e``: arm (small_batch, large_batch, large_batch_half_lr, large_batch_fp), seed,

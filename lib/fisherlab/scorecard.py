@@ -63,6 +63,28 @@ def _fit_notes(df: pd.DataFrame, d: Mapping[str, Any], threshold: float) -> list
     return notes
 
 
+def _tuned_notes(summary: Mapping[str, Any], df: pd.DataFrame, d: Mapping[str, Any]) -> list[str]:
+    """``tuned: {table, arm}``: the learning rates tried at the claim's horizon (``table``: lr,
+    status, best val acc (%)). When ``arm``'s learning rate is not the best of them by
+    validation, the note says so: the claim is about the tuned η* (the paper's grid search)."""
+    t = d.get("tuned")
+    grid = pd.DataFrame(summary.get(t["table"]) or []) if t else pd.DataFrame()
+    if grid.empty or "lr" not in df or d.get("arm") not in df:
+        return []
+    grid = grid[grid.status == "finished"]
+    lrs = df.loc[df[d["arm"]] == t["arm"], "lr"].unique()
+    if grid.empty or len(lrs) != 1:
+        return []
+    best = float(grid.lr[grid["best val acc (%)"].astype(float).idxmax()])
+    if best == float(lrs[0]):
+        return []
+    tried = ", ".join(f"{lr:g}" for lr in sorted(grid.lr))
+    return [
+        f"{d['arms'][t['arm']]} = {lrs[0]:g} is not the best learning rate by validation at this "
+        f"horizon: {best:g} is (of {tried}; one run each, the first seed)"
+    ]
+
+
 def _summary_line(label: str, m: Measured, unit: str) -> str:
     e = m.estimate
     ci = fmt_ci(e.lo, e.hi, unit)
@@ -127,6 +149,7 @@ def _claim_row(claim: Claim, results: Mapping[str, Mapping[str, Any]], profile: 
         if fit and claim.data.get("matched"):
             matched = {"label": "at matched train accuracy", "value": claim.data["matched"]}
             notes.append(_beside(claim, matched, df))
+        notes += _tuned_notes(summary, df, claim.data)
     notes += [_beside(claim, b, df) for b in claim.beside]
     row["notes"] = "; ".join(notes)
     return row
