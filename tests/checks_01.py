@@ -59,6 +59,5 @@ def check(summary: dict, out: Path) -> None:
     else:
         assert f"includes 0 at every horizon up to {max(horizons)} epochs" in when
     assert any(line.startswith(f"Compute: {len(per_run) + len(grid)} runs, ") for line in lines)
-    assert {"fig1_fisher_explosion.png", "fig18_early_phase.png", "gap_vs_horizon.png"} <= {
-        p.name for p in out.iterdir()
-    }
+    figures = "fig1_fisher_explosion fig18_early_phase gap_vs_horizon accuracy_vs_horizon"
+    assert {f"{f}.png" for f in figures.split()} <= {p.name for p in out.iterdir()}
