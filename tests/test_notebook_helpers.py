@@ -11,7 +11,7 @@ from conftest import REPO
 
 from fisherlab import analysis, plots
 from fisherlab.config import ConfigError
-from fisherlab.notebook import default_output_dir, record_results, resolve_params
+from fisherlab.notebook import banner, default_output_dir, record_results, resolve_params
 from fisherlab.reproduce import notebooks
 
 matplotlib.use("Agg")
@@ -134,7 +134,25 @@ def test_recorded_results_hold_no_machine_path(tmp_path):
     assert str(tmp_path) not in json.dumps(summary)
 
 
-@pytest.mark.parametrize("path", sorted(REPO.glob("outputs/*/*/summary.json")), ids=str)
+def test_banner_shows_repo_paths_relative_and_others_whole(tmp_path, capsys):
+    p = resolve_params(
+        "01_fisher_explosion",
+        {"profile": "smoke", "runs_dir": str(tmp_path / "store")},
+        trains=False,
+    )
+    banner(p)
+    out = capsys.readouterr().out
+    assert "run store: " + str(tmp_path / "store") in out  # outside the repo: where it is
+    assert "results to: outputs/smoke/01_fisher_explosion\n" in out  # inside: relative
+    assert str(REPO) not in out
+
+
+COMMITTED = sorted(REPO.glob("outputs/*/*/summary.json")) + sorted(
+    REPO.glob("outputs/cpu-long/*/*.ipynb")  # the one executed notebook committed (issue 16)
+)
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=str)
 def test_committed_summaries_hold_no_machine_path(path):
     text = path.read_text()
     for leak in ("/work/", "/root/", "/home/", "/tmp/", str(REPO)):

@@ -137,6 +137,22 @@ class NotebookParams(dict):
         return float(value)
 
 
+def _in_repo(path: str) -> str:
+    """``path`` relative to the repository when it lies inside it, else unchanged."""
+    root = str(REPO_ROOT) + "/"
+    return path[len(root) :] if path.startswith(root) else path
+
+
+def _portable(value: Any) -> Any:
+    """A recorded parameter without machine paths: a path inside the repo relative to it, another
+    existing absolute path as its name; anything else unchanged."""
+    if isinstance(value, str) and _in_repo(value) != value:
+        return _in_repo(value)
+    if isinstance(value, str) and value.startswith("/") and Path(value).exists():
+        return f"…/{Path(value).name}"
+    return value
+
+
 def banner(params: NotebookParams) -> None:
     """Print what this execution is: profile (and setting), data, run store and output folder."""
     p = params
@@ -145,8 +161,8 @@ def banner(params: NotebookParams) -> None:
         f"{p.notebook} at profile {p['profile']!r}"
         + (f", setting {p['setting']!r}" if p.get("setting") else ""),
         f"data: {data}, subset {p.get('subset')}, model {p.get('model')}",
-        f"run store: {p.runs_dir}",
-        f"results to: {p.output_dir}",
+        f"run store: {_in_repo(str(p.runs_dir))}",
+        f"results to: {_in_repo(str(p.output_dir))}",
     ]
     if p["profile"] == "smoke":
         lines.append("smoke profile: synthetic data; these numbers test the code, not the paper")
@@ -261,16 +277,9 @@ def record_results(params: NotebookParams, **tables: pd.DataFrame | dict[str, An
     """
     out = params.output_dir
 
-    def portable(value: Any) -> Any:  # no machine paths: relative inside the repo, else its name
-        if isinstance(value, str) and value.startswith(str(REPO_ROOT) + "/"):
-            return value[len(str(REPO_ROOT)) + 1 :]
-        if isinstance(value, str) and value.startswith("/") and Path(value).exists():
-            return f"…/{Path(value).name}"
-        return value
-
     summary: dict[str, Any] = {
         "notebook": params.notebook,
-        "params": {k: portable(v) for k, v in params.items()},
+        "params": {k: _portable(v) for k, v in params.items()},
         "run_keys": params.run_keys,
     }
     for name, table in tables.items():
