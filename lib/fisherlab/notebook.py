@@ -30,7 +30,7 @@ from fisherlab.data import load_arrays
 from fisherlab.params import NOTEBOOK_PARAMS
 from fisherlab.sweep import EXECUTORS, run_all
 
-__all__ = ["NotebookParams", "banner", "record_results", "resolve_params"]
+__all__ = ["NotebookParams", "banner", "in_repo", "record_results", "resolve_params"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ("smoke", "quick", "cpu", "cpu-long", "paper")
@@ -137,17 +137,17 @@ class NotebookParams(dict):
         return float(value)
 
 
-def _in_repo(path: str) -> str:
-    """``path`` relative to the repository when it lies inside it, else unchanged."""
-    root = str(REPO_ROOT) + "/"
-    return path[len(root) :] if path.startswith(root) else path
+def in_repo(path: str | Path) -> str:
+    """``path`` relative to the repository when it lies inside it, else whole (for display)."""
+    p = Path(path)
+    return str(p.relative_to(REPO_ROOT) if p.is_relative_to(REPO_ROOT) else p)
 
 
 def _portable(value: Any) -> Any:
     """A recorded parameter without machine paths: a path inside the repo relative to it, another
     existing absolute path as its name; anything else unchanged."""
-    if isinstance(value, str) and _in_repo(value) != value:
-        return _in_repo(value)
+    if isinstance(value, str) and value.startswith(str(REPO_ROOT) + "/"):
+        return in_repo(value)
     if isinstance(value, str) and value.startswith("/") and Path(value).exists():
         return f"…/{Path(value).name}"
     return value
@@ -161,8 +161,8 @@ def banner(params: NotebookParams) -> None:
         f"{p.notebook} at profile {p['profile']!r}"
         + (f", setting {p['setting']!r}" if p.get("setting") else ""),
         f"data: {data}, subset {p.get('subset')}, model {p.get('model')}",
-        f"run store: {_in_repo(str(p.runs_dir))}",
-        f"results to: {_in_repo(str(p.output_dir))}",
+        f"run store: {in_repo(p.runs_dir)}",
+        f"results to: {in_repo(p.output_dir)}",
     ]
     if p["profile"] == "smoke":
         lines.append("smoke profile: synthetic data; these numbers test the code, not the paper")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fisherlab import stats
-from fisherlab.notebook import REPO_ROOT, NotebookParams, default_output_dir
+from fisherlab.notebook import NotebookParams, default_output_dir, in_repo
 
 __all__ = ["MATCHED", "chosen_alpha", "effects", "per_start_table"]
 
@@ -33,8 +33,7 @@ def chosen_alpha(p: NotebookParams) -> tuple[float, str]:
     if path.exists():
         fp = json.loads(path.read_text()).get("chosen", {}).get("alphas", {}).get("fp")
         if fp is not None:
-            shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
-            return float(fp), f"notebook 03's results ({shown})"
+            return float(fp), f"notebook 03's results ({in_repo(path)})"
     return float(p["alpha_default"]), "alpha_default (notebook 03 has no results at this profile)"
 
 
